@@ -1,0 +1,55 @@
+"""Typed configuration shared by every stage, the CLI and the Dagster assets.
+
+One convention, one code path: training and inference read the same ``WindowConfig`` and
+``VideoConfig`` (METHOD.md, "Traps in the reference code").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def fingerprint(self) -> str:
+        """Short stable hash of the config values (used in versions and ids)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+class VideoConfig(_Frozen):
+    """How raw video is normalized before tracking (METHOD.md stage 1)."""
+
+    target_fps: float = Field(10.0, gt=0, description="frames per second kept after sampling")
+    short_side: int = Field(320, ge=32, description="short side of normalized frames, pixels")
+    chunk_seconds: float = Field(600.0, gt=0, description="length of one processing chunk")
+
+
+class WindowConfig(_Frozen):
+    """Tracking windows (METHOD.md stage 2): T frames, stride, an S x S grid of points."""
+
+    window_frames: int = Field(16, ge=2, description="T, frames per window at target fps")
+    stride_frames: int = Field(4, ge=1, description="frames between window starts")
+    grid_size: int = Field(20, ge=2, description="points per axis; N = grid_size**2")
+
+    @model_validator(mode="after")
+    def _stride_fits(self) -> WindowConfig:
+        if self.stride_frames > self.window_frames:
+            raise ValueError(
+                f"stride_frames={self.stride_frames} exceeds window_frames={self.window_frames}: "
+                "frames between windows would never be tracked"
+            )
+        return self
+
+    @property
+    def num_points(self) -> int:
+        return self.grid_size * self.grid_size
+
+    @property
+    def steps(self) -> int:
+        """Velocity steps per window (T - 1)."""
+        return self.window_frames - 1

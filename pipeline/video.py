@@ -1,0 +1,266 @@
+"""Video I/O: probing, hashing and a streaming, timestamp-exact normalizing decoder.
+
+Conventions (METHOD.md stage 1, CONVENTIONS.md):
+- a frame's time is ``source_frame_index / source_fps``; every later record carries *source*
+  frame indexes, never counters of kept frames;
+- sampling to the target rate keeps source frame ``round(k * source_fps / target_fps)`` for
+  k = 0, 1, 2, ... (a true rate, not "every n-th frame");
+- decoding streams: memory stays bounded whatever the video length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_CODECS = frozenset(
+    {"h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg", "mpeg2video", "prores", "rawvideo"}
+)
+
+
+class VideoError(Exception):
+    """A video that cannot be used; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What the container says about a video, checked by decoding its first frame."""
+
+    path: str
+    duration_sec: float
+    fps: float
+    width: int
+    height: int
+    codec: str
+    rotation: int
+    frame_count: int
+    size_bytes: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One normalized frame. ``index`` is the source frame index, ``t_sec = index / fps``."""
+
+    index: int
+    t_sec: float
+    image: np.ndarray  # uint8, (H, W) gray or (H, W, 3) RGB
+
+
+def sha256_file(path: str | Path, chunk_bytes: int = 1 << 20) -> str:
+    """Hex sha256 of a file's bytes (the ``video_id``)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk_bytes):
+            h.update(block)
+    return h.hexdigest()
+
+
+def normalized_size(width: int, height: int, short_side: int) -> tuple[int, int]:
+    """(w, h) scaled so the short side equals ``short_side``; both even (H.264 friendly)."""
+    if width <= 0 or height <= 0:
+        raise ValueError(f"invalid frame size {width}x{height}")
+    scale = short_side / min(width, height)
+    w = max(2, int(round(width * scale / 2)) * 2)
+    h = max(2, int(round(height * scale / 2)) * 2)
+    return w, h
+
+
+def _rotation(stream: av.video.stream.VideoStream) -> int:
+    """Display rotation in degrees from stream metadata or side data (0 if none)."""
+    rot = stream.metadata.get("rotate") if stream.metadata else None
+    if rot is not None:
+        try:
+            return int(float(rot)) % 360
+        except ValueError:
+            log.warning("ignoring unparsable rotate tag %r", rot)
+    return 0
+
+
+def probe_video(path: str | Path) -> VideoProbe:
+    """Probe a video with PyAV and decode one frame to prove it is readable.
+
+    Raises ``VideoError`` with reason ``unreadable``, ``no_video_stream``, ``unsupported_codec``,
+    ``no_frames`` or ``bad_frame_rate``.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise VideoError(path, "unreadable", str(exc)) from exc
+    with container:
+        if not container.streams.video:
+            raise VideoError(path, "no_video_stream")
+        stream = container.streams.video[0]
+        codec = stream.codec_context.name
+        if codec not in SUPPORTED_CODECS:
+            raise VideoError(path, "unsupported_codec", codec)
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        if not rate or float(rate) <= 0:
+            raise VideoError(path, "bad_frame_rate", str(rate))
+        fps = float(rate)
+        try:
+            first = next(container.decode(stream), None)
+        except av.error.FFmpegError as exc:
+            raise VideoError(path, "unreadable", str(exc)) from exc
+        if first is None:
+            raise VideoError(path, "no_frames")
+        width, height = first.width, first.height
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / av.time_base
+        else:
+            duration = 0.0
+        frames = stream.frames or int(round(duration * fps))
+        if frames <= 0:
+            raise VideoError(path, "no_frames")
+        return VideoProbe(
+            path=str(path),
+            duration_sec=frames / fps,
+            fps=fps,
+            width=width,
+            height=height,
+            codec=codec,
+            rotation=_rotation(stream),
+            frame_count=frames,
+            size_bytes=size,
+        )
+
+
+def count_frames(path: str | Path) -> int:
+    """Exact frame count by demuxing packets (no decoding)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return sum(1 for p in container.demux(stream) if p.size > 0)
+
+
+def sample_indices(source_fps: float, target_fps: float, start: int, stop: int) -> Iterator[int]:
+    """Source frame indexes kept when sampling [start, stop) to ``target_fps``.
+
+    The k-th kept frame of the whole video is ``round(k * source_fps / target_fps)``; a chunk that
+    starts at ``start`` keeps exactly the frames the whole video would keep in its range.
+    """
+    step = source_fps / target_fps
+    if step < 1.0:
+        step = 1.0  # never invent frames: a source slower than the target keeps every frame
+    k = math.ceil(start / step - 1e-9)
+    while True:
+        idx = int(math.floor(k * step + 0.5))
+        if idx >= stop:
+            return
+        if idx >= start:
+            yield idx
+        k += 1
+
+
+def iter_frames(
+    path: str | Path,
+    *,
+    target_fps: float = 10.0,
+    short_side: int = 320,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+    gray: bool = True,
+    source_fps: float | None = None,
+) -> Iterator[Frame]:
+    """Stream normalized frames of ``[start_frame, end_frame)`` sampled to ``target_fps``.
+
+    Frames are indexed by presentation order in the source; only kept frames are converted
+    (swscale resize + pixel format in one step). Single-threaded decode unless the caller
+    configures otherwise, so results and speed are reproducible.
+    """
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = source_fps or float(stream.average_rate or stream.guessed_rate)
+        stop = end_frame if end_frame is not None else 2**62
+        wanted = sample_indices(fps, target_fps, start_frame, stop)
+        next_idx = next(wanted, None)
+        if next_idx is None:
+            return
+        if start_frame > 0 and stream.time_base is not None:
+            # Seek to the keyframe before the chunk, then count frames by timestamp.
+            target_pts = int(start_frame / fps / stream.time_base)
+            container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+        fmt = "gray" if gray else "rgb24"
+        out_w = out_h = None
+        counter = None
+        for frame in container.decode(stream):
+            if counter is None or start_frame > 0:
+                idx = _frame_index(frame, fps, counter)
+            else:
+                idx = counter + 1
+            counter = idx
+            if idx < next_idx:
+                continue
+            if out_w is None:
+                out_w, out_h = normalized_size(frame.width, frame.height, short_side)
+            while next_idx is not None and next_idx < idx:
+                log.warning("%s: source frame %d missing from the stream", path, next_idx)
+                next_idx = next(wanted, None)
+            if next_idx is None:
+                return
+            if idx == next_idx:
+                img = frame.reformat(width=out_w, height=out_h, format=fmt).to_ndarray()
+                yield Frame(index=idx, t_sec=idx / fps, image=img)
+                next_idx = next(wanted, None)
+                if next_idx is None:
+                    return
+
+
+def _frame_index(frame: av.VideoFrame, fps: float, previous: int | None) -> int:
+    """Source frame index from the frame's timestamp (falls back to counting)."""
+    if frame.pts is not None and frame.time_base is not None:
+        return int(math.floor(float(frame.pts * frame.time_base) * fps + 0.5))
+    return 0 if previous is None else previous + 1
+
+
+def encode_frames(
+    frames: Iterator[np.ndarray],
+    out_path: str | Path,
+    *,
+    fps: float,
+    crf: int = 23,
+    preset: str = "veryfast",
+) -> int:
+    """Encode RGB uint8 frames to H.264 yuv420p at a constant ``fps``; returns frames written.
+
+    The caller writes to a temporary path and renames it (writes are atomic).
+    """
+    rate = Fraction(fps).limit_denominator(1001)
+    n = 0
+    with av.open(str(out_path), mode="w") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": preset}
+        stream.codec_context.time_base = Fraction(1, 1) / rate
+        for img in frames:
+            if n == 0:
+                h, w = img.shape[:2]
+                if w % 2 or h % 2:
+                    raise ValueError(f"H.264 yuv420p needs even dimensions, got {w}x{h}")
+                stream.width, stream.height = w, h
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+            vf.pts = n
+            for packet in stream.encode(vf):
+                container.mux(packet)
+            n += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return n
