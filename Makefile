@@ -1,0 +1,48 @@
+# The README's commands. Everything installs into ./.venv; nothing is assumed pre-installed.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip --disable-pip-version-check -q
+export LAPS_DATA_ROOT ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# pip prints one warning per missing local index folder; they are noise here.
+PIP_FILTER := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
+
+.PHONY: demo test ui lint bench clean install install-dev dagster-home
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	set -o pipefail; $(PIP) install -e . $(PIP_FILTER)
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	set -o pipefail; $(PIP) install -e '.[dev]' $(PIP_FILTER)
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+dagster-home:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+## demo: set up, generate sample videos, run the asset graph on them, print a summary
+demo: install dagster-home
+	$(BIN)/python -m assets.demo
+
+## test: set up with the dev extras and run the whole suite (CPU only)
+test: install-dev
+	$(BIN)/python -m pytest
+
+## ui: the Dagster UI on http://127.0.0.1:3000 over the same instance and data as the demo
+ui: install dagster-home
+	env --default-signal=INT $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: install-dev
+	$(BIN)/ruff check pipeline models assets tests
+
+clean:
+	rm -rf data .dagster_home

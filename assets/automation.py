@@ -1,0 +1,67 @@
+"""Automation: a sensor that registers new stations and requests runs for newly landed files,
+and a nightly schedule that processes yesterday's partition of every known station."""
+
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from assets.partitions import date_station, partition_key, station_partitions
+from assets.resources import LapsStorage
+from pipeline.ingest import discover
+
+partitioned_job = dg.define_asset_job(
+    "partition_job",
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training"),
+    partitions_def=date_station,
+    description="Everything for one (date, station): ingest, chunks and the stages after them.",
+)
+
+
+def _digest(items: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
+
+
+@dg.sensor(job=partitioned_job, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.STOPPED)
+def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) -> dg.SensorResult:
+    """Scan the landing location; one run per (date, station) whose set of files changed."""
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    by_partition: dict[tuple[str, str], list[str]] = {}
+    for f in discover(storage.landing()):
+        by_partition.setdefault((f.date, f.station), []).append(f"{f.key}:{f.size}")
+    known_stations = set(context.instance.get_dynamic_partitions(station_partitions.name))
+    new_stations = sorted({s for _, s in by_partition} - known_stations)
+    requests = []
+    for (date, station), items in sorted(by_partition.items()):
+        pk = str(partition_key(date, station))
+        digest = _digest(items)
+        if seen.get(pk) == digest:
+            continue
+        seen[pk] = digest
+        requests.append(dg.RunRequest(run_key=f"{pk}:{digest}", partition_key=pk,
+                                      tags={"laps/files": str(len(items))}))
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=[station_partitions.build_add_request(new_stations)]
+        if new_stations else [],
+        cursor=json.dumps(seen, sort_keys=True),
+        skip_reason=None if requests else "no newly landed files",
+    )
+
+
+@dg.schedule(job=partitioned_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED)
+def nightly_schedule(context: dg.ScheduleEvaluationContext):
+    """At 02:00 UTC, process yesterday for every registered station (backfill catches up)."""
+    when = context.scheduled_execution_time or datetime.now(UTC)
+    day = (when - timedelta(days=1)).strftime("%Y-%m-%d")
+    stations = context.instance.get_dynamic_partitions(station_partitions.name)
+    if not stations:
+        return dg.SkipReason("no stations registered yet (the landing sensor adds them)")
+    return [
+        dg.RunRequest(run_key=f"nightly:{day}:{s}", partition_key=str(partition_key(day, s)))
+        for s in sorted(stations)
+    ]

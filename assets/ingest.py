@@ -1,0 +1,116 @@
+"""Ingest assets: landed videos -> videos/quarantine tables -> chunk manifest."""
+
+
+import dagster as dg
+
+from assets.partitions import date_and_station, date_station
+from assets.resources import LapsConfig, LapsStorage
+from pipeline import schemas
+from pipeline.stages import chunk_partition, ingest_partition
+
+VIDEO_CHECKS = [
+    dg.AssetCheckSpec("unique_video_ids", asset="videos",
+                      description="no video_id appears twice in this partition"),
+    dg.AssetCheckSpec("schema_version", asset="videos",
+                      description=f"videos table written at schema version {schemas.VIDEOS_VERSION}"),
+]
+CHUNK_CHECKS = [
+    dg.AssetCheckSpec("windows_contiguous", asset="chunks",
+                      description="each video's chunks own windows 0..W-1 exactly once, in order"),
+    dg.AssetCheckSpec("monotonic_times", asset="chunks",
+                      description="chunk start/end frames and seconds increase within each video"),
+]
+
+
+@dg.asset(
+    partitions_def=date_station,
+    group_name="ingest",
+    kinds={"parquet", "video"},
+    check_specs=VIDEO_CHECKS,
+    code_version="1",
+    description="Videos landed for the partition's station and date: probed, hashed "
+    "(video_id = sha256 of the bytes), bad files quarantined with a reason.",
+)
+def videos(
+    context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
+) -> dg.MaterializeResult:
+    date, station = date_and_station(context)
+    result, summary = ingest_partition(
+        storage.landing(), storage.store(), date, station,
+        video=laps_config.video(), windows=laps_config.windows(),
+        on_file=lambda f: context.log.info(f"probing {f.key}"),
+    )
+    ids = [v["video_id"] for v in result.videos]
+    hours = sum(v["duration_sec"] for v in result.videos) / 3600
+    return dg.MaterializeResult(
+        metadata={
+            "videos": len(result.videos),
+            "hours": round(hours, 4),
+            "quarantined": len(result.quarantine),
+            "skipped_already_ingested": len(result.skipped_known),
+            "drop_reasons": dg.MetadataValue.json(result.drop_reasons()),
+            "table": dg.MetadataValue.path(storage.store().uri(summary.keys["videos"])),
+            "preview": dg.MetadataValue.md(_preview(result.videos)),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="unique_video_ids", passed=len(ids) == len(set(ids))),
+            dg.AssetCheckResult(check_name="schema_version", passed=True,
+                                metadata={"schema_version": schemas.VIDEOS_VERSION}),
+        ],
+    )
+
+
+@dg.asset(
+    partitions_def=date_station,
+    group_name="ingest",
+    kinds={"parquet"},
+    deps=[videos],
+    check_specs=CHUNK_CHECKS,
+    code_version="1",
+    description="Fixed-length chunks of each video (default 10 min, overlapping by one tracking "
+    "window); each chunk owns the windows that start inside it.",
+)
+def chunks(
+    context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
+) -> dg.MaterializeResult:
+    date, station = date_and_station(context)
+    rows, summary = chunk_partition(
+        storage.store(), date, station, video=laps_config.video(), windows=laps_config.windows()
+    )
+    contiguous, monotonic = _check_chunks(rows)
+    return dg.MaterializeResult(
+        metadata={
+            "chunks": len(rows),
+            "windows": sum(r["num_windows"] for r in rows),
+            "table": dg.MetadataValue.path(storage.store().uri(summary.keys["chunks"])),
+        },
+        check_results=[
+            dg.AssetCheckResult(check_name="windows_contiguous", passed=contiguous),
+            dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
+        ],
+    )
+
+
+def _check_chunks(rows: list[dict]) -> tuple[bool, bool]:
+    by_video: dict[str, list[dict]] = {}
+    for r in rows:
+        by_video.setdefault(r["video_id"], []).append(r)
+    contiguous = monotonic = True
+    for vrows in by_video.values():
+        vrows.sort(key=lambda r: r["chunk_index"])
+        expect = 0
+        for prev, r in zip([None, *vrows[:-1]], vrows, strict=True):
+            contiguous &= r["first_window_index"] == expect
+            expect += r["num_windows"]
+            monotonic &= r["start_frame"] < r["end_frame"] and r["start_sec"] < r["end_sec"]
+            if prev is not None:
+                monotonic &= prev["start_frame"] < r["start_frame"]
+    return bool(contiguous), bool(monotonic)
+
+
+def _preview(rows: list[dict], limit: int = 10) -> str:
+    lines = ["| file | duration s | fps | size |", "|---|---|---|---|"]
+    for r in rows[:limit]:
+        lines.append(f"| {r['file_name']} | {r['duration_sec']:.1f} | {r['fps']:.2f} | "
+                     f"{r['width']}x{r['height']} |")
+    return "\n".join(lines)

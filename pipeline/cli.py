@@ -1,0 +1,82 @@
+"""The `laps` command line. Each command calls the same core functions as the Dagster assets."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(),
+        TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), console=console,
+    )
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug logging")
+def main(verbose: int) -> None:
+    """laps: workstation video -> latent-action primitive segments -> training shards."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--videos", default=4, show_default=True, type=click.IntRange(1))
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=2.0))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--preset", default="test", show_default=True, type=click.Choice(["test", "bench"]))
+@click.option("--prefix", default="station", show_default=True, help="file name prefix")
+def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, prefix: str) -> None:
+    """Render sample workstation videos with <stem>.segments.json ground truth."""
+    from pipeline.synth import PRESETS, synthesize
+
+    fps = PRESETS[preset].fps
+    with _progress() as progress:
+        task = progress.add_task("rendering", total=int(round(videos * seconds * fps)))
+        paths = synthesize(
+            out_dir, videos=videos, seconds=seconds, seed=seed, preset=preset,
+            stem_prefix=prefix, progress=lambda n: progress.advance(task, n),
+        )
+    for p in paths:
+        console.print(f"wrote {p} and {p.with_suffix('').name}.segments.json")
+
+
+@main.command()
+@click.argument("sql")
+@click.option("--catalog", "catalog_path", default=None, help="DuckDB file (default: $LAPS_CATALOG)")
+@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(1))
+def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
+    """Run SQL against the DuckDB catalog (tables: videos, chunks, quarantine, ...)."""
+    import duckdb
+
+    from pipeline import catalog
+    from pipeline.settings import LapsSettings
+
+    settings = LapsSettings.from_env(catalog_path=catalog_path)
+    try:
+        cols, rows = catalog.query(settings.catalog_path, settings.store(), sql)
+    except duckdb.Error as exc:
+        console.print(f"[red]query failed:[/] {exc}")
+        known = catalog.table_names(settings.store())
+        console.print(f"tables in {settings.store_uri}: {', '.join(known) or '(none yet)'}")
+        sys.exit(2)
+    table = Table(*cols) if cols else Table("result")
+    for row in rows[:max_rows]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console.print(table)
+    if len(rows) > max_rows:
+        console.print(f"... {len(rows) - max_rows} more rows (use --max-rows)")
+
+
+if __name__ == "__main__":
+    main()

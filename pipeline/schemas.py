@@ -1,0 +1,63 @@
+"""Arrow schemas of every table the pipeline writes (one place, versioned).
+
+Hive columns ``date`` and ``station`` come from the partition path and are not stored in files.
+Bump a table's version whenever its columns or their meaning change.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+VIDEOS_VERSION = 1
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),  # sha256 of the file's bytes
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("file_name", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("duration_sec", pa.float64(), nullable=False),
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("width", pa.int32(), nullable=False),
+        pa.field("height", pa.int32(), nullable=False),
+        pa.field("codec", pa.string(), nullable=False),
+        pa.field("rotation", pa.int16(), nullable=False),
+        pa.field("frame_count", pa.int64(), nullable=False),
+        pa.field("landed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("target_fps", pa.float64(), nullable=False),
+        pa.field("norm_width", pa.int32(), nullable=False),
+        pa.field("norm_height", pa.int32(), nullable=False),
+        pa.field("num_chunks", pa.int32(), nullable=False),
+        pa.field("num_windows", pa.int64(), nullable=False),
+    ]
+)
+
+CHUNKS_VERSION = 1
+CHUNKS = pa.schema(
+    [
+        pa.field("chunk_id", pa.string(), nullable=False),  # "<video_id[:16]>-c<chunk_index:05d>"
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),  # source frame, inclusive
+        pa.field("end_frame", pa.int64(), nullable=False),  # source frame, exclusive
+        pa.field("start_sec", pa.float64(), nullable=False),
+        pa.field("end_sec", pa.float64(), nullable=False),
+        pa.field("first_window_index", pa.int64(), nullable=False),
+        pa.field("num_windows", pa.int32(), nullable=False),  # windows owned by this chunk
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("target_fps", pa.float64(), nullable=False),
+        pa.field("window_frames", pa.int16(), nullable=False),
+        pa.field("stride_frames", pa.int16(), nullable=False),
+    ]
+)
+
+QUARANTINE_VERSION = 1
+QUARANTINE = pa.schema(
+    [
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("file_name", pa.string(), nullable=False),
+        pa.field("size_bytes", pa.int64(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=True),
+        pa.field("reason", pa.string(), nullable=False),  # machine-readable code
+        pa.field("detail", pa.string(), nullable=False),
+    ]
+)

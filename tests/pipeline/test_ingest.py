@@ -1,0 +1,88 @@
+import shutil
+
+import pytest
+from videogen import make_video
+
+from pipeline.config import VideoConfig, WindowConfig
+from pipeline.ingest import discover, plan_chunks, window_count
+from pipeline.stages import chunk_partition, ingest_partition
+from pipeline.storage import open_storage
+from pipeline.tables import read_partition, schema_version_of
+
+WIN = WindowConfig()
+
+
+@pytest.fixture()
+def dirs(tmp_path):
+    landing, store = tmp_path / "landing", tmp_path / "store"
+    day = landing / "st1" / "2026-01-05"
+    make_video(day / "a.mp4", frames=60)
+    make_video(day / "b.mp4", frames=45)
+    shutil.copy(day / "a.mp4", day / "a_copy.mp4")  # same bytes under another name
+    (day / "broken.mp4").write_bytes(b"\x00\x01garbage" * 50)
+    make_video(landing / "st2" / "2026-01-05" / "c.mp4", frames=30)
+    return open_storage(landing), open_storage(store)
+
+
+def test_discover_takes_station_and_date_from_path(dirs):
+    landing, _ = dirs
+    found = {(f.key, f.station, f.date) for f in discover(landing)}
+    assert ("st1/2026-01-05/a.mp4", "st1", "2026-01-05") in found
+    assert ("st2/2026-01-05/c.mp4", "st2", "2026-01-05") in found
+    assert len(found) == 5
+
+
+def test_ingest_quarantines_and_reruns_identically(dirs):
+    landing, store = dirs
+    kw = {"video": VideoConfig(), "windows": WIN}
+    result, summary = ingest_partition(landing, store, "2026-01-05", "st1", **kw)
+    assert sorted(v["file_name"] for v in result.videos) == ["a.mp4", "b.mp4"]
+    reasons = {q["file_name"]: q["reason"] for q in result.quarantine}
+    assert reasons == {"a_copy.mp4": "duplicate", "broken.mp4": "unreadable"}
+    first = read_partition(store, "videos", "2026-01-05", "st1")
+    assert schema_version_of(first) == 1
+    # rerun: same rows, not duplicates
+    ingest_partition(landing, store, "2026-01-05", "st1", **kw)
+    again = read_partition(store, "videos", "2026-01-05", "st1")
+    assert again.to_pylist() == first.to_pylist()
+
+
+def test_video_seen_in_another_partition_is_skipped(dirs, tmp_path):
+    landing, store = dirs
+    kw = {"video": VideoConfig(), "windows": WIN}
+    ingest_partition(landing, store, "2026-01-05", "st1", **kw)
+    later = tmp_path / "landing" / "st1" / "2026-01-06"
+    later.mkdir(parents=True)
+    shutil.copy(tmp_path / "landing" / "st1" / "2026-01-05" / "b.mp4", later / "b_again.mp4")
+    result, _ = ingest_partition(landing, store, "2026-01-06", "st1", **kw)
+    assert result.videos == []
+    assert result.skipped_known == [landing.uri("st1/2026-01-06/b_again.mp4")]
+
+
+def test_chunks_own_every_window_once():
+    video, fps = VideoConfig(chunk_seconds=10.0), 30.0
+    frame_count = 30 * 95 + 7  # 95.2 s -> 953 normalized frames
+    rows = plan_chunks("ab" * 32, fps, frame_count, video, WIN)
+    n_norm = (frame_count + 2) // 3
+    assert sum(r["num_windows"] for r in rows) == window_count(n_norm, WIN)
+    expect = 0
+    for r in rows:
+        assert r["first_window_index"] == expect
+        expect += r["num_windows"]
+        # the chunk's frames cover all its windows: last window start + T frames
+        last_start = (r["first_window_index"] + r["num_windows"] - 1) * WIN.stride_frames
+        needed_end = (last_start + WIN.window_frames - 1) * 3  # source index of last frame
+        assert r["end_frame"] > needed_end or r["num_windows"] == 0
+        assert r["start_sec"] == pytest.approx(r["start_frame"] / fps)
+    # consecutive chunks overlap by one window minus a stride
+    assert rows[1]["start_frame"] < rows[0]["end_frame"]
+
+
+def test_chunk_manifest_written(dirs):
+    landing, store = dirs
+    kw = {"video": VideoConfig(), "windows": WIN}
+    ingest_partition(landing, store, "2026-01-05", "st1", **kw)
+    rows, _ = chunk_partition(store, "2026-01-05", "st1", **kw)
+    assert len(rows) == 2 and all(r["chunk_index"] == 0 for r in rows)
+    table = read_partition(store, "chunks", "2026-01-05", "st1")
+    assert table.num_rows == 2
