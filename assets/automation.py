@@ -1,7 +1,6 @@
 """Automation: a sensor that registers new stations and requests runs for newly landed files,
 and a nightly schedule that processes yesterday's partition of every known station."""
 
-
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
@@ -24,8 +23,9 @@ def _digest(items: list[str]) -> str:
     return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
 
 
-@dg.sensor(job=partitioned_job, minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.STOPPED)
+@dg.sensor(
+    job=partitioned_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED
+)
 def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) -> dg.SensorResult:
     """Scan the landing location; one run per (date, station) whose set of files changed."""
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
@@ -41,19 +41,27 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) ->
         if seen.get(pk) == digest:
             continue
         seen[pk] = digest
-        requests.append(dg.RunRequest(run_key=f"{pk}:{digest}", partition_key=pk,
-                                      tags={"laps/files": str(len(items))}))
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{pk}:{digest}", partition_key=pk, tags={"laps/files": str(len(items))}
+            )
+        )
     return dg.SensorResult(
         run_requests=requests,
         dynamic_partitions_requests=[station_partitions.build_add_request(new_stations)]
-        if new_stations else [],
+        if new_stations
+        else [],
         cursor=json.dumps(seen, sort_keys=True),
         skip_reason=None if requests else "no newly landed files",
     )
 
 
-@dg.schedule(job=partitioned_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
-             default_status=dg.DefaultScheduleStatus.STOPPED)
+@dg.schedule(
+    job=partitioned_job,
+    cron_schedule="0 2 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.STOPPED,
+)
 def nightly_schedule(context: dg.ScheduleEvaluationContext):
     """At 02:00 UTC, process yesterday for every registered station (backfill catches up)."""
     when = context.scheduled_execution_time or datetime.now(UTC)

@@ -25,7 +25,9 @@ log = logging.getLogger("laps.demo")
 DEMO_STATIONS = ("station-a", "station-b")
 
 
-def ensure_samples(settings: LapsSettings, *, videos: int, seconds: float, console: Console) -> None:
+def ensure_samples(
+    settings: LapsSettings, *, videos: int, seconds: float, console: Console
+) -> None:
     """Render sample videos into the landing folder unless some are already there."""
     landing = settings.landing()
     if discover(landing):
@@ -35,16 +37,23 @@ def ensure_samples(settings: LapsSettings, *, videos: int, seconds: float, conso
     for i, station in enumerate(DEMO_STATIONS):
         out = f"{settings.landing_uri}/{station}/{today}"
         with console.status(f"rendering {videos} sample videos for {station}"):
-            synthesize(out, videos=videos, seconds=seconds, seed=100 + i, preset="test",
-                       stem_prefix=station)
+            synthesize(
+                out,
+                videos=videos,
+                seconds=seconds,
+                seed=100 + i,
+                preset="test",
+                stem_prefix=station,
+            )
         console.print(f"rendered {videos} x {seconds:.0f} s sample videos into {out}")
 
 
 def run_landing_sensor(instance: dg.DagsterInstance, console: Console) -> list[dg.RunRequest]:
     """Evaluate the real sensor once and apply what it asks for (new stations, runs)."""
-    ctx = dg.build_sensor_context(instance=instance, resources={"storage": LapsStorage()},
-                                  definitions=defs)
-    result = landing_sensor(ctx)
+    with dg.build_sensor_context(
+        instance=instance, resources={"storage": LapsStorage()}, definitions=defs
+    ) as ctx:
+        result = landing_sensor(ctx)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
         console.print(f"registered stations: {', '.join(req.partition_keys)}")
@@ -56,8 +65,9 @@ def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console
     ok = True
     for req in requests:
         console.print(f"[bold]run[/] partition_job for {req.partition_key}")
-        result = job.execute_in_process(instance=instance, partition_key=req.partition_key,
-                                        tags=req.tags, raise_on_error=False)
+        result = job.execute_in_process(
+            instance=instance, partition_key=req.partition_key, tags=req.tags, raise_on_error=False
+        )
         ok &= result.success
         if not result.success:
             console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
@@ -82,8 +92,10 @@ def summary(settings: LapsSettings, console: Console) -> None:
         con.close()
     console.print(f"data root:      {settings.data_root}")
     console.print(f"tables:         {settings.store_uri}/tables/<table>/date=.../station=.../")
-    console.print(f"DuckDB catalog: {settings.catalog_path}  (try: .venv/bin/laps query "
-                  "\"select station, count(*) from videos group by 1\")")
+    console.print(
+        f"DuckDB catalog: {settings.catalog_path}  (try: .venv/bin/laps query "
+        '"select station, count(*) from videos group by 1")'
+    )
     console.print("Dagster UI:     make ui  ->  http://127.0.0.1:3000 (runs, lineage, checks)")
 
 

@@ -1,6 +1,5 @@
 """Ingest assets: landed videos -> videos/quarantine tables -> chunk manifest."""
 
-
 import dagster as dg
 
 from assets.partitions import date_and_station, date_station
@@ -9,16 +8,28 @@ from pipeline import schemas
 from pipeline.stages import chunk_partition, ingest_partition
 
 VIDEO_CHECKS = [
-    dg.AssetCheckSpec("unique_video_ids", asset="videos",
-                      description="no video_id appears twice in this partition"),
-    dg.AssetCheckSpec("schema_version", asset="videos",
-                      description=f"videos table written at schema version {schemas.VIDEOS_VERSION}"),
+    dg.AssetCheckSpec(
+        "unique_video_ids",
+        asset="videos",
+        description="no video_id appears twice in this partition",
+    ),
+    dg.AssetCheckSpec(
+        "schema_version",
+        asset="videos",
+        description=f"videos table written at schema version {schemas.VIDEOS_VERSION}",
+    ),
 ]
 CHUNK_CHECKS = [
-    dg.AssetCheckSpec("windows_contiguous", asset="chunks",
-                      description="each video's chunks own windows 0..W-1 exactly once, in order"),
-    dg.AssetCheckSpec("monotonic_times", asset="chunks",
-                      description="chunk start/end frames and seconds increase within each video"),
+    dg.AssetCheckSpec(
+        "windows_contiguous",
+        asset="chunks",
+        description="each video's chunks own windows 0..W-1 exactly once, in order",
+    ),
+    dg.AssetCheckSpec(
+        "monotonic_times",
+        asset="chunks",
+        description="chunk start/end frames and seconds increase within each video",
+    ),
 ]
 
 
@@ -36,8 +47,12 @@ def videos(
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
     result, summary = ingest_partition(
-        storage.landing(), storage.store(), date, station,
-        video=laps_config.video(), windows=laps_config.windows(),
+        storage.landing(),
+        storage.store(),
+        date,
+        station,
+        video=laps_config.video(),
+        windows=laps_config.windows(),
         on_file=lambda f: context.log.info(f"probing {f.key}"),
     )
     ids = [v["video_id"] for v in result.videos]
@@ -54,8 +69,11 @@ def videos(
         },
         check_results=[
             dg.AssetCheckResult(check_name="unique_video_ids", passed=len(ids) == len(set(ids))),
-            dg.AssetCheckResult(check_name="schema_version", passed=True,
-                                metadata={"schema_version": schemas.VIDEOS_VERSION}),
+            dg.AssetCheckResult(
+                check_name="schema_version",
+                passed=True,
+                metadata={"schema_version": schemas.VIDEOS_VERSION},
+            ),
         ],
     )
 
@@ -111,6 +129,8 @@ def _check_chunks(rows: list[dict]) -> tuple[bool, bool]:
 def _preview(rows: list[dict], limit: int = 10) -> str:
     lines = ["| file | duration s | fps | size |", "|---|---|---|---|"]
     for r in rows[:limit]:
-        lines.append(f"| {r['file_name']} | {r['duration_sec']:.1f} | {r['fps']:.2f} | "
-                     f"{r['width']}x{r['height']} |")
+        lines.append(
+            f"| {r['file_name']} | {r['duration_sec']:.1f} | {r['fps']:.2f} | "
+            f"{r['width']}x{r['height']} |"
+        )
     return "\n".join(lines)

@@ -1,6 +1,5 @@
 """Partitions: one (date, station) per partition. Videos and chunks are manifest rows."""
 
-
 import dagster as dg
 
 FIRST_DATE = "2024-01-01"
@@ -8,7 +7,9 @@ FIRST_DATE = "2024-01-01"
 station_partitions = dg.DynamicPartitionsDefinition(name="station")
 # end_offset=1: today's partition exists already, so files landed today can be processed today.
 date_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DATE, end_offset=1)
-date_station = dg.MultiPartitionsDefinition({"date": date_partitions, "station": station_partitions})
+date_station = dg.MultiPartitionsDefinition(
+    {"date": date_partitions, "station": station_partitions}
+)
 
 
 def partition_key(date: str, station: str) -> dg.MultiPartitionKey:

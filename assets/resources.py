@@ -1,11 +1,11 @@
 """Resources: where data lives and the stage configs, chosen in one place."""
 
-
 import dagster as dg
 
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.settings import LapsSettings
 from pipeline.storage import Storage
+from pipeline.tracking import TrackingConfig
 
 
 class LapsStorage(dg.ConfigurableResource):
@@ -42,6 +42,8 @@ class LapsConfig(dg.ConfigurableResource):
     window_frames: int = 16
     stride_frames: int = 4
     grid_size: int = 20
+    tracking_method: str = "dis"
+    camera_compensation: str = "auto"
 
     def video(self) -> VideoConfig:
         return VideoConfig(
@@ -53,4 +55,9 @@ class LapsConfig(dg.ConfigurableResource):
             window_frames=self.window_frames,
             stride_frames=self.stride_frames,
             grid_size=self.grid_size,
+        )
+
+    def tracking(self) -> TrackingConfig:
+        return TrackingConfig(
+            method=self.tracking_method, camera_compensation=self.camera_compensation
         )

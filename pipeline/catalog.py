@@ -52,7 +52,9 @@ def refresh(con: duckdb.DuckDBPyConnection, storage: Storage) -> list[str]:
         else:
             fs, base = storage.arrow_filesystem()
             dataset = ds.dataset(
-                f"{base}/{TABLES_PREFIX}/{name}", filesystem=fs, format="parquet",
+                f"{base}/{TABLES_PREFIX}/{name}",
+                filesystem=fs,
+                format="parquet",
                 partitioning="hive",
             )
             arrow = dataset.to_table()  # noqa: F841 - referenced by name in the SQL below

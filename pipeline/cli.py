@@ -16,8 +16,11 @@ console = Console()
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeRemainingColumn(), console=console,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
     )
 
 
@@ -44,8 +47,13 @@ def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, pr
     with _progress() as progress:
         task = progress.add_task("rendering", total=int(round(videos * seconds * fps)))
         paths = synthesize(
-            out_dir, videos=videos, seconds=seconds, seed=seed, preset=preset,
-            stem_prefix=prefix, progress=lambda n: progress.advance(task, n),
+            out_dir,
+            videos=videos,
+            seconds=seconds,
+            seed=seed,
+            preset=preset,
+            stem_prefix=prefix,
+            progress=lambda n: progress.advance(task, n),
         )
     for p in paths:
         console.print(f"wrote {p} and {p.with_suffix('').name}.segments.json")
@@ -53,7 +61,9 @@ def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, pr
 
 @main.command()
 @click.argument("sql")
-@click.option("--catalog", "catalog_path", default=None, help="DuckDB file (default: $LAPS_CATALOG)")
+@click.option(
+    "--catalog", "catalog_path", default=None, help="DuckDB file (default: $LAPS_CATALOG)"
+)
 @click.option("--max-rows", default=100, show_default=True, type=click.IntRange(1))
 def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
     """Run SQL against the DuckDB catalog (tables: videos, chunks, quarantine, ...)."""

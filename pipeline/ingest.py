@@ -183,8 +183,14 @@ def ingest_files(
 
 
 def _bad(uri: str, name: str, size: int, vid: str | None, reason: str, detail: str) -> dict:
-    return {"uri": uri, "file_name": name, "size_bytes": size, "video_id": vid,
-            "reason": reason, "detail": detail}
+    return {
+        "uri": uri,
+        "file_name": name,
+        "size_bytes": size,
+        "video_id": vid,
+        "reason": reason,
+        "detail": detail,
+    }
 
 
 def _video_row(vid, uri, name, lf: LandedFile, probe: VideoProbe, video: VideoConfig, chunks):

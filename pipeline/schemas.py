@@ -61,3 +61,28 @@ QUARANTINE = pa.schema(
         pa.field("detail", pa.string(), nullable=False),
     ]
 )
+
+WINDOWS_VERSION = 1
+WINDOWS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("window_index", pa.int64(), nullable=False),  # global per video, never renumbered
+        pa.field("start_frame", pa.int64(), nullable=False),  # source frame of the first frame
+        pa.field("end_frame", pa.int64(), nullable=False),  # source frame of the last frame
+        pa.field("start_sec", pa.float64(), nullable=False),
+        pa.field("end_sec", pa.float64(), nullable=False),
+        pa.field("gated", pa.bool_(), nullable=False),  # idle by the pixel-difference gate
+        pa.field("camera_compensated", pa.bool_(), nullable=False),
+        pa.field("global_motion_share", pa.float32(), nullable=False),
+        pa.field("track_speed", pa.float32(), nullable=False),
+        pa.field("flow_magnitude", pa.float32(), nullable=False),
+        pa.field("pixel_diff", pa.float32(), nullable=False),
+        pa.field("tracks_key", pa.string(), nullable=False),  # npz with the point tracks
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("target_fps", pa.float64(), nullable=False),
+        pa.field("window_frames", pa.int16(), nullable=False),
+        pa.field("stride_frames", pa.int16(), nullable=False),
+        pa.field("grid_size", pa.int16(), nullable=False),
+    ]
+)

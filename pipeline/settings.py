@@ -31,7 +31,9 @@ class LapsSettings(BaseModel):
     @classmethod
     def from_env(cls, **overrides: str | None) -> LapsSettings:
         env = os.environ
-        root = str(Path(overrides.get("data_root") or env.get("LAPS_DATA_ROOT") or "data").resolve())
+        root = str(
+            Path(overrides.get("data_root") or env.get("LAPS_DATA_ROOT") or "data").resolve()
+        )
         values = {
             "data_root": root,
             "landing_uri": overrides.get("landing_uri")

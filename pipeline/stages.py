@@ -60,7 +60,9 @@ def ingest_partition(
     """Probe every video landed for (date, station); write the videos and quarantine tables."""
     files = partition_files(landing, date, station)
     known = known_videos(store, exclude=(date, station))
-    result = ingest_files(landing, files, known=known, video=video, windows=windows, on_file=on_file)
+    result = ingest_files(
+        landing, files, known=known, video=video, windows=windows, on_file=on_file
+    )
     meta = {"video_config": video.model_dump(), "window_config": windows.model_dump()}
     summary = StageSummary(extra={"landed": len(files), "skipped_known": len(result.skipped_known)})
     for name, rows, schema, version in (
@@ -85,7 +87,13 @@ def chunk_partition(
             rows.extend(plan_chunks(v["video_id"], v["fps"], v["frame_count"], video, windows))
     meta = {"video_config": video.model_dump(), "window_config": windows.model_dump()}
     key = write_partition(
-        store, "chunks", date, station, rows,
-        schema=schemas.CHUNKS, schema_version=schemas.CHUNKS_VERSION, metadata=meta,
+        store,
+        "chunks",
+        date,
+        station,
+        rows,
+        schema=schemas.CHUNKS,
+        schema_version=schemas.CHUNKS_VERSION,
+        metadata=meta,
     )
     return rows, StageSummary(rows={"chunks": len(rows)}, keys={"chunks": key})

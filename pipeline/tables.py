@@ -90,9 +90,7 @@ def write_partition(
     arrow = data if isinstance(data, pa.Table) else to_arrow(data, schema)
     if arrow.schema.remove_metadata() != schema.remove_metadata():
         arrow = arrow.select(schema.names).cast(schema)
-    arrow = arrow.replace_schema_metadata(
-        _with_metadata(schema, schema_version, metadata).metadata
-    )
+    arrow = arrow.replace_schema_metadata(_with_metadata(schema, schema_version, metadata).metadata)
     buf = io.BytesIO()
     pq.write_table(arrow, buf, compression="zstd")
     key = partition_key(table, date, station)

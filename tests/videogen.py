@@ -35,8 +35,9 @@ def decode_index(gray: np.ndarray) -> int:
     return value
 
 
-def make_video(path: Path, *, frames: int, fps: float = 30.0, width: int = 320,
-               height: int = 240) -> Path:
+def make_video(
+    path: Path, *, frames: int, fps: float = 30.0, width: int = 320, height: int = 240
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     encode_frames((index_frame(i, width, height) for i in range(frames)), path, fps=fps, crf=18)
     return path

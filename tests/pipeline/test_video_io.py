@@ -52,7 +52,9 @@ def test_non_integer_ratio_sampling():
 
 def test_normalized_frame_count_matches_sampler():
     for fps, target, n in [(30, 10, 95), (29.97, 10, 1000), (10, 10, 33), (7, 10, 20)]:
-        assert normalized_frame_count(fps, target, n) == len(list(sample_indices(fps, target, 0, n)))
+        assert normalized_frame_count(fps, target, n) == len(
+            list(sample_indices(fps, target, 0, n))
+        )
 
 
 def test_normalized_size_is_even_and_keeps_aspect():
@@ -68,4 +70,3 @@ def test_probe_rejects_garbage(tmp_path):
     with pytest.raises(VideoError) as err:
         probe_video(bad)
     assert err.value.reason == "unreadable"
-
