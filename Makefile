@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # pip prints one warning per missing local index folder; they are noise here.
 PIP_FILTER := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: demo test ui lint bench clean install install-dev dagster-home
+.PHONY: demo test ui lint bench clean install install-dev dagster-home system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,17 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 	touch $@
 
 install: $(VENV)/.installed
-install-dev: $(VENV)/.installed-dev
+install-dev: $(VENV)/.installed-dev system-deps
+
+## system-deps: Debian's chromium for the UI test (never a browser download); needs root
+system-deps:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian chromium for the UI test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: /usr/bin/chromium missing and not root: the UI test will be skipped"; fi; \
+	fi
 
 dagster-home:
 	mkdir -p $(DAGSTER_HOME)

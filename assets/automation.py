@@ -15,7 +15,14 @@ partitioned_job = dg.define_asset_job(
     "partition_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training"),
     partitions_def=date_station,
-    description="Everything for one (date, station): ingest, chunks and the stages after them.",
+    description="Everything for one (date, station): ingest, chunks, tracks, codes and the "
+    "stages after them (codes need a trained tokenizer: train_tokenizer_job).",
+)
+
+train_tokenizer_job = dg.define_asset_job(
+    "train_tokenizer_job",
+    selection=dg.AssetSelection.groups("training"),
+    description="Train (or reuse) the motion tokenizer on every stored track window.",
 )
 
 

@@ -2,14 +2,29 @@
 
 import dagster as dg
 
-from assets import ingest, motion
-from assets.automation import landing_sensor, nightly_schedule, partitioned_job
+from assets import ingest, motion, tokenizer
+from assets.automation import (
+    landing_sensor,
+    nightly_schedule,
+    partitioned_job,
+    train_tokenizer_job,
+)
 from assets.resources import LapsConfig, LapsStorage
 
 defs = dg.Definitions(
-    assets=[ingest.videos, ingest.chunks, motion.tracks],
-    jobs=[partitioned_job],
+    assets=[
+        ingest.videos,
+        ingest.chunks,
+        motion.tracks,
+        tokenizer.motion_tokenizer,
+        tokenizer.latent_codes,
+    ],
+    jobs=[partitioned_job, train_tokenizer_job],
     sensors=[landing_sensor],
     schedules=[nightly_schedule],
-    resources={"storage": LapsStorage(), "laps_config": LapsConfig()},
+    resources={
+        "storage": LapsStorage(),
+        "laps_config": LapsConfig(),
+        "tokenizer": tokenizer.TokenizerSettings(),
+    },
 )

@@ -23,6 +23,8 @@ from pipeline.synth import synthesize
 
 log = logging.getLogger("laps.demo")
 DEMO_STATIONS = ("station-a", "station-b")
+# Step logs go to the instance (see them in `make ui`); the terminal shows warnings and up.
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def ensure_samples(
@@ -61,12 +63,35 @@ def run_landing_sensor(instance: dg.DagsterInstance, console: Console) -> list[d
 
 
 def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console: Console) -> bool:
+    """Per partition: ingest and tracks; then train (or reuse) the tokenizer; then codes."""
     job = defs.resolve_job_def("partition_job")
+    before_training = [dg.AssetKey(k) for k in ("videos", "chunks", "tracks")]
+    after_training = [dg.AssetKey("latent_codes")]
+    ok = _run_each(job, requests, before_training, instance, console)
+    if not ok:
+        return False
+    console.print("[bold]run[/] train_tokenizer_job (trains, or reuses an up-to-date checkpoint)")
+    result = defs.resolve_job_def("train_tokenizer_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    if not result.success:
+        console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
+        return False
+    return _run_each(job, requests, after_training, instance, console)
+
+
+def _run_each(job, requests, selection, instance, console) -> bool:
     ok = True
     for req in requests:
-        console.print(f"[bold]run[/] partition_job for {req.partition_key}")
+        names = ", ".join(k.to_user_string() for k in selection)
+        console.print(f"[bold]run[/] {names} for {req.partition_key}")
         result = job.execute_in_process(
-            instance=instance, partition_key=req.partition_key, tags=req.tags, raise_on_error=False
+            instance=instance,
+            partition_key=req.partition_key,
+            tags=req.tags,
+            asset_selection=selection,
+            raise_on_error=False,
+            run_config=QUIET,
         )
         ok &= result.success
         if not result.success:

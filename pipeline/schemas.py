@@ -86,3 +86,29 @@ WINDOWS = pa.schema(
         pa.field("grid_size", pa.int16(), nullable=False),
     ]
 )
+
+CODES_VERSION = 1
+CODES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("window_index", pa.int64(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),
+        pa.field("end_frame", pa.int64(), nullable=False),
+        pa.field("start_sec", pa.float64(), nullable=False),
+        pa.field("end_sec", pa.float64(), nullable=False),
+        pa.field("gated", pa.bool_(), nullable=False),
+        pa.field("codes", pa.list_(pa.int16()), nullable=False),  # one FSQ index per step
+        # bounded pre-quantization latent, (tokens_per_window x latent_dim) row-major
+        pa.field("latent_pre", pa.list_(pa.float32()), nullable=False),
+        pa.field("latent_dim", pa.int16(), nullable=False),
+        pa.field("tokenizer_version", pa.string(), nullable=False),
+        pa.field("fsq_levels", pa.list_(pa.int16()), nullable=False),
+        pa.field("codebook_size", pa.int32(), nullable=False),
+        pa.field("tokens_per_window", pa.int16(), nullable=False),
+        pa.field("window_frames", pa.int16(), nullable=False),
+        pa.field("stride_frames", pa.int16(), nullable=False),
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("target_fps", pa.float64(), nullable=False),
+    ]
+)
