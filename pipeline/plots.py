@@ -1,0 +1,68 @@
+"""Images people look at: the energy curve with thresholds and boundaries (matplotlib, Agg).
+
+Plotting is kept out of the algorithms; this module only draws what it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
+import numpy as np  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+
+def plot_energy(
+    path_png: str | Path,
+    times: np.ndarray,
+    energy: np.ndarray,
+    smoothed: np.ndarray | None,
+    thr_on: float | None,
+    thr_off: float | None,
+    true_boundaries: Sequence[float] = (),
+    pred_boundaries: Sequence[float] = (),
+    title: str = "",
+) -> Path:
+    """Write a PNG of the per-window energy (and its EMA) against time.
+
+    times: (W,) seconds (window centres); energy, smoothed: (W,); thresholds in energy units;
+    true boundaries are drawn as green dashed lines, predicted ones as red dotted lines. The PNG
+    is written atomically (temp file + rename) and its path returned.
+    """
+    t = np.asarray(times, dtype=float)
+    e = np.asarray(energy, dtype=float)
+    if t.shape != e.shape or t.ndim != 1:
+        raise ValueError(f"times {t.shape} and energy {e.shape} must be equal 1-d shapes")
+    path = Path(path_png)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(max(8.0, min(40.0, t.size / 50)), 3.2), dpi=100)
+    try:
+        ax.plot(t, e, lw=0.8, color="0.55", label="energy")
+        if smoothed is not None:
+            ax.plot(t, np.asarray(smoothed, float), lw=1.2, color="tab:blue", label="EMA")
+        if thr_on is not None:
+            ax.axhline(thr_on, color="tab:orange", lw=1, label=f"thr_on {thr_on:.3g}")
+        if thr_off is not None:
+            ax.axhline(thr_off, color="tab:orange", lw=1, ls="--", label=f"thr_off {thr_off:.3g}")
+        for i, b in enumerate(true_boundaries):
+            ax.axvline(b, color="tab:green", lw=1, ls="--", label="true" if i == 0 else None)
+        for i, b in enumerate(pred_boundaries):
+            ax.axvline(b, color="tab:red", lw=1, ls=":", label="predicted" if i == 0 else None)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("energy")
+        ax.set_title(title)
+        ax.legend(loc="upper right", fontsize="small", ncol=3)
+        fig.tight_layout()
+        tmp = path.with_name(f".{path.name}.tmp.png")
+        fig.savefig(tmp, format="png")
+        tmp.replace(path)
+    finally:
+        plt.close(fig)
+    log.debug("energy plot written to %s", path)
+    return path
