@@ -1,0 +1,278 @@
+"""Track windows for tokenizer training: loading, idle-window sampling, train/val split.
+
+Input: per video one or more ``.npz`` files (``pipeline.track_store`` layout) with at least
+``velocities (W, T-1, N, 2)`` float16/float32 in normalized units, ``gated (W,)`` bool,
+``window_index (W,)`` int and ``frame_size (2,)`` = (width, height) of the normalized frames.
+
+Rules (all deterministic, no RNG involved):
+- *Gated windows* (skipped by the tracker's motion gate, i.e. idle) are kept for training only
+  when ``unit_hash(video_id|gated|window_index) < gated_keep_fraction``: a few idle examples
+  teach the "no motion" code without letting idle time dominate the data.
+- *Split by video*: a video is held out for validation when
+  ``unit_hash(video_id) < val_fraction``; if that leaves no validation video (or no training
+  video) the video with the smallest (largest) hash is moved. Windows of one video never land
+  on both sides.
+- *Single video* (nothing else to hold out): its windows, sorted by window index, are cut into
+  ``SINGLE_VIDEO_BLOCKS`` contiguous blocks; the ``max(1, round(val_fraction * blocks))``
+  blocks with the smallest ``unit_hash(video_id|block|k)`` are validation, and training windows
+  closer than ``window_frames`` indices to a validation window are dropped (for any stride >= 1
+  they would share frames with it). A warning says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from models.tokenizer import TokenizerConfig, sanitize_velocities
+
+log = logging.getLogger(__name__)
+
+SINGLE_VIDEO_BLOCKS = 10
+REQUIRED_KEYS = ("velocities", "gated", "window_index", "frame_size")
+
+
+class TrackFileError(ValueError):
+    """A track file that cannot be used for training; carries the path and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+def unit_hash(key: str) -> float:
+    """Deterministic value in [0, 1) from a string (sha256, first 52 bits)."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:13], 16) / float(16**13)
+
+
+@dataclass(frozen=True)
+class VideoWindows:
+    """The usable windows of one video (all its files), sorted by window index."""
+
+    video_id: str
+    velocities: np.ndarray  # (W, S, N, 2) float32
+    frame_size: np.ndarray  # (W, 2) float32, (width, height)
+    window_index: np.ndarray  # (W,) int64
+    gated: np.ndarray  # (W,) bool
+
+
+@dataclass(frozen=True)
+class SplitSummary:
+    mode: str  # "by_video", "single_video_blocks" or "no_validation"
+    train_videos: tuple[str, ...]
+    val_videos: tuple[str, ...]
+    n_train: int
+    n_val: int
+    n_gated_dropped: int
+    n_guard_dropped: int
+
+
+def load_track_file(path: str | Path, cfg: TokenizerConfig) -> dict[str, np.ndarray]:
+    """Read and validate one npz; velocities come back float32."""
+    with np.load(Path(path), allow_pickle=False) as z:
+        missing = [k for k in REQUIRED_KEYS if k not in z.files]
+        if missing:
+            raise TrackFileError(path, f"missing keys {missing}")
+        arrays = {k: z[k] for k in REQUIRED_KEYS}
+    vel = arrays["velocities"]
+    want = (cfg.steps, cfg.num_points, 2)
+    if vel.ndim != 4 or vel.shape[1:] != want:
+        raise TrackFileError(path, f"velocities shape {vel.shape}, expected (W, {want})")
+    w = vel.shape[0]
+    for key in ("gated", "window_index"):
+        if arrays[key].shape != (w,):
+            raise TrackFileError(path, f"{key} shape {arrays[key].shape}, expected ({w},)")
+    fs = np.asarray(arrays["frame_size"], dtype=np.float32)
+    if fs.shape not in ((2,), (w, 2)) or not (fs > 0).all():
+        raise TrackFileError(path, f"frame_size {fs.tolist()} must be positive (2,) or (W, 2)")
+    return {
+        "velocities": sanitize_velocities(vel, str(path)),
+        "gated": arrays["gated"].astype(bool),
+        "window_index": arrays["window_index"].astype(np.int64),
+        "frame_size": np.broadcast_to(fs, (w, 2)).copy(),
+    }
+
+
+def load_video(video_id: str, paths: Sequence[Path], cfg: TokenizerConfig) -> VideoWindows:
+    """Concatenate the files of one video; duplicate window indexes are an error."""
+    parts = [load_track_file(p, cfg) for p in paths]
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    order = np.argsort(cat["window_index"], kind="stable")
+    idx = cat["window_index"][order]
+    dup = idx[1:][idx[1:] == idx[:-1]]
+    if dup.size:
+        raise TrackFileError(paths[0], f"video {video_id}: duplicate window_index {dup[:5]}")
+    return VideoWindows(
+        video_id=video_id,
+        velocities=cat["velocities"][order],
+        frame_size=cat["frame_size"][order],
+        window_index=idx,
+        gated=cat["gated"][order],
+    )
+
+
+def keep_mask(v: VideoWindows, gated_keep_fraction: float) -> np.ndarray:
+    """(W,) bool: every ungated window, plus the hashed share of gated ones."""
+    kept_gated = np.array(
+        [unit_hash(f"{v.video_id}|gated|{int(i)}") < gated_keep_fraction for i in v.window_index],
+        dtype=bool,
+    )
+    return ~v.gated | kept_gated
+
+
+def split_videos(video_ids: Sequence[str], val_fraction: float) -> tuple[list[str], list[str]]:
+    """Deterministic video-level split (see module doc). Needs >= 2 distinct ids."""
+    ids = sorted(set(video_ids))
+    if len(ids) < 2 or val_fraction <= 0:
+        return ids, []
+    h = {v: unit_hash(v) for v in ids}
+    val = [v for v in ids if h[v] < val_fraction]
+    if not val:
+        val = [min(ids, key=h.__getitem__)]
+    if len(val) == len(ids):
+        val.remove(max(ids, key=h.__getitem__))
+    return [v for v in ids if v not in val], val
+
+
+def split_single_video(
+    video_id: str, window_index: np.ndarray, val_fraction: float, guard: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train_mask, val_mask) over sorted windows of one video, by contiguous blocks."""
+    n = window_index.shape[0]
+    blocks = np.minimum(np.arange(n) * SINGLE_VIDEO_BLOCKS // max(n, 1), SINGLE_VIDEO_BLOCKS - 1)
+    n_val = max(1, round(val_fraction * SINGLE_VIDEO_BLOCKS))
+    ranked = sorted(range(SINGLE_VIDEO_BLOCKS), key=lambda k: unit_hash(f"{video_id}|block|{k}"))
+    val = np.isin(blocks, ranked[:n_val])
+    val_idx = window_index[val]  # sorted
+    big = np.iinfo(np.int64).max // 4
+    padded = np.concatenate([[-big], val_idx, [big]])  # (V+2,)
+    pos = np.searchsorted(val_idx, window_index)  # (W,) insertion points
+    near = np.minimum(window_index - padded[pos], padded[pos + 1] - window_index)  # (W,)
+    return ~val & (near >= guard), val
+
+
+class TrackWindowDataset(Dataset):
+    """Windows in memory; items are dicts of tensors (velocities, frame_size, window_index)."""
+
+    def __init__(self, velocities: np.ndarray, frame_size: np.ndarray, window_index: np.ndarray):
+        self.velocities = torch.from_numpy(np.ascontiguousarray(velocities, dtype=np.float32))
+        self.frame_size = torch.from_numpy(np.ascontiguousarray(frame_size, dtype=np.float32))
+        self.window_index = torch.from_numpy(np.ascontiguousarray(window_index, dtype=np.int64))
+
+    def __len__(self) -> int:
+        return self.velocities.shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {
+            "velocities": self.velocities[i],  # (S, N, 2)
+            "frame_size": self.frame_size[i],  # (2,)
+            "window_index": self.window_index[i],  # ()
+        }
+
+
+def _subset(videos: Sequence[VideoWindows], masks: Sequence[np.ndarray]) -> TrackWindowDataset:
+    pairs = list(zip(videos, masks, strict=True))
+    if not pairs:
+        raise ValueError("no videos to build a dataset from")
+    return TrackWindowDataset(
+        np.concatenate([v.velocities[m] for v, m in pairs]),
+        np.concatenate([v.frame_size[m] for v, m in pairs]),
+        np.concatenate([v.window_index[m] for v, m in pairs]),
+    )
+
+
+class TrackWindowDataModule(L.LightningDataModule):
+    """Windows of ``(video_id, npz_path)`` files, split as the module doc describes."""
+
+    def __init__(self, track_files: Sequence[tuple[str, Path]], cfg: TokenizerConfig) -> None:
+        super().__init__()
+        if not track_files:
+            raise ValueError("track_files is empty: nothing to train on")
+        self.track_files = [(str(v), Path(p)) for v, p in track_files]
+        self.cfg = cfg
+        self.train_set: TrackWindowDataset | None = None
+        self.val_set: TrackWindowDataset | None = None
+        self.summary: SplitSummary | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.summary is not None:
+            return
+        by_video: dict[str, list[Path]] = {}
+        for vid, path in self.track_files:
+            by_video.setdefault(vid, []).append(path)
+        videos = [load_video(v, ps, self.cfg) for v, ps in sorted(by_video.items())]
+        keep = [keep_mask(v, self.cfg.gated_keep_fraction) for v in videos]
+        n_gated_dropped = int(sum((~k).sum() for k in keep))
+        if len(videos) == 1 and self.cfg.val_fraction > 0:
+            self._setup_single(videos[0], keep[0], n_gated_dropped)
+        else:
+            self._setup_by_video(videos, keep, n_gated_dropped)
+        log.info("tokenizer data split: %s", self.summary)
+
+    def _setup_by_video(
+        self, videos: list[VideoWindows], keep: list[np.ndarray], n_gated_dropped: int
+    ) -> None:
+        train_ids, val_ids = split_videos([v.video_id for v in videos], self.cfg.val_fraction)
+        tr = [(v, k) for v, k in zip(videos, keep, strict=True) if v.video_id in train_ids]
+        va = [(v, k) for v, k in zip(videos, keep, strict=True) if v.video_id in val_ids]
+        self.train_set = _subset([v for v, _ in tr], [k for _, k in tr])
+        self.val_set = _subset([v for v, _ in va], [k for _, k in va]) if va else None
+        self.summary = SplitSummary(
+            mode="by_video" if va else "no_validation",
+            train_videos=tuple(train_ids),
+            val_videos=tuple(val_ids),
+            n_train=len(self.train_set),
+            n_val=len(self.val_set) if self.val_set is not None else 0,
+            n_gated_dropped=n_gated_dropped,
+            n_guard_dropped=0,
+        )
+
+    def _setup_single(self, v: VideoWindows, keep: np.ndarray, n_gated_dropped: int) -> None:
+        guard = self.cfg.window_frames
+        train, val = split_single_video(v.video_id, v.window_index, self.cfg.val_fraction, guard)
+        n_guard = int((~train & ~val).sum())
+        log.warning(
+            "only one video (%s): validation uses %d of %d contiguous window blocks of the same "
+            "video; %d training windows within %d indexes of them dropped",
+            v.video_id,
+            max(1, round(self.cfg.val_fraction * SINGLE_VIDEO_BLOCKS)),
+            SINGLE_VIDEO_BLOCKS,
+            n_guard,
+            guard,
+        )
+        self.train_set = _subset([v], [train & keep])
+        self.val_set = _subset([v], [val & keep])
+        self.summary = SplitSummary(
+            mode="single_video_blocks",
+            train_videos=(v.video_id,),
+            val_videos=(v.video_id,),
+            n_train=len(self.train_set),
+            n_val=len(self.val_set),
+            n_gated_dropped=n_gated_dropped,
+            n_guard_dropped=n_guard,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if self.train_set is None or len(self.train_set) == 0:
+            raise ValueError(f"no training windows after the split: {self.summary}")
+        gen = torch.Generator().manual_seed(self.cfg.seed)
+        return DataLoader(
+            self.train_set, batch_size=self.cfg.batch_size, shuffle=True, generator=gen
+        )
+
+    def val_dataloader(self) -> DataLoader:
+        empty = TrackWindowDataset(
+            np.zeros((0, self.cfg.steps, self.cfg.num_points, 2), np.float32),
+            np.zeros((0, 2), np.float32),
+            np.zeros(0, np.int64),
+        )
+        return DataLoader(self.val_set or empty, batch_size=self.cfg.batch_size, shuffle=False)

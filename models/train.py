@@ -1,0 +1,161 @@
+"""Train the motion tokenizer on track files (CPU, deterministic) and write its artifacts.
+
+``out_dir`` receives ``tokenizer.pt`` (see ``models.checkpoint``), ``loss.csv``, ``loss.png``
+and Lightning's own logs under ``lightning_logs/``. Nothing is written elsewhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import logging
+import math
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import CSVLogger
+
+from models.checkpoint import save_checkpoint
+from models.data import TrackWindowDataModule
+from models.lightning_module import TokenizerModule
+from models.tokenizer import TokenizerConfig, count_parameters
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "tokenizer.pt"
+LOSS_CSV_NAME = "loss.csv"
+LOSS_PNG_NAME = "loss.png"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint_path: Path
+    tokenizer_version: str
+    history: list[dict[str, float]]  # one row per epoch: epoch, train_loss, val_loss (nan: none)
+    loss_csv_path: Path
+    loss_plot_path: Path
+    num_parameters: int
+    train_seconds: float
+
+
+@contextlib.contextmanager
+def _restore_determinism_flag() -> Iterator[None]:
+    """Lightning's ``deterministic=True`` flips a process-wide torch flag; put it back after."""
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+def _make_trainer(
+    cfg: TokenizerConfig, out_dir: Path, progress: bool, max_time_s: float | None, has_val: bool
+) -> L.Trainer:
+    return L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=cfg.max_epochs,
+        max_time=None if max_time_s is None else {"seconds": max_time_s},
+        deterministic=True,
+        default_root_dir=out_dir,
+        logger=CSVLogger(save_dir=out_dir, name="lightning_logs"),
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=progress,
+        num_sanity_val_steps=0,
+        limit_val_batches=1.0 if has_val else 0,
+        log_every_n_steps=1,
+    )
+
+
+def write_loss_csv(history: list[dict[str, float]], path: Path) -> Path:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=["epoch", "train_loss", "val_loss"])
+        w.writeheader()
+        for row in history:
+            w.writerow({**row, "epoch": int(row["epoch"])})
+    tmp.replace(path)
+    return path
+
+
+def plot_loss(history: list[dict[str, float]], path: Path) -> Path:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    epochs = [int(r["epoch"]) for r in history]
+    for key in ("train_loss", "val_loss"):
+        vals = [r[key] for r in history]
+        if any(not math.isnan(v) for v in vals):
+            ax.plot(epochs, vals, marker="o", label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("cross-entropy (displacement classes)")
+    ax.set_title("motion tokenizer loss")
+    ax.legend()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    tmp.replace(path)
+    return path
+
+
+def train_tokenizer(
+    track_files: list[tuple[str, Path]],
+    cfg: TokenizerConfig,
+    out_dir: Path,
+    *,
+    progress: bool = False,
+    max_time_s: float | None = None,
+) -> TrainResult:
+    """Train on ``(video_id, npz_path)`` files; same inputs and seed give the same version
+    (unless ``max_time_s`` cuts training short)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    dm = TrackWindowDataModule(track_files, cfg)
+    dm.setup("fit")
+    summary = dm.summary
+    if summary is None:
+        raise RuntimeError("TrackWindowDataModule.setup did not produce a split summary")
+    if summary.n_train == 0:
+        raise ValueError(f"no training windows in {len(track_files)} track files: {summary}")
+    module = TokenizerModule(cfg)
+    trainer = _make_trainer(cfg, out_dir, progress, max_time_s, has_val=summary.n_val > 0)
+    t0 = time.perf_counter()
+    with _restore_determinism_flag(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        trainer.fit(module, datamodule=dm)
+    seconds = time.perf_counter() - t0
+    history = list(module.history)
+    model = module.model.cpu().eval()
+    meta = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "split": asdict(summary),
+        "training_videos": list(summary.train_videos),
+        "validation_videos": list(summary.val_videos),
+        "history": history,
+        "train_seconds": round(seconds, 3),
+        "num_parameters": count_parameters(model),
+    }
+    ckpt = out_dir / CHECKPOINT_NAME
+    version = save_checkpoint(ckpt, model, cfg, meta)
+    log.info(
+        "tokenizer %s: %d epochs in %.1f s, last %s", version, len(history), seconds, history[-1:]
+    )
+    return TrainResult(
+        checkpoint_path=ckpt,
+        tokenizer_version=version,
+        history=history,
+        loss_csv_path=write_loss_csv(history, out_dir / LOSS_CSV_NAME),
+        loss_plot_path=plot_loss(history, out_dir / LOSS_PNG_NAME),
+        num_parameters=meta["num_parameters"],
+        train_seconds=seconds,
+    )
