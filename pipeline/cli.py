@@ -88,5 +88,86 @@ def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
         console.print(f"... {len(rows) - max_rows} more rows (use --max-rows)")
 
 
+BENCH_TARGETS = {
+    "end_to_end_realtime_factor": ">= 10",
+    "ratio_to_decode": ">= 0.5",
+    "long_over_short_rss": "<= 1.10",
+}
+
+
+@main.command()
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the figures as JSON here",
+)
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=10))
+@click.option("--long-factor", default=6, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="tokenizer checkpoint (default: an untrained default-config one; same speed)",
+)
+@click.option(
+    "--workdir",
+    default="data/bench",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--benchmarks-md",
+    default="BENCHMARKS.md",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="append a row here",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="runs per speed figure; the best (least disturbed) one is kept",
+)
+@click.option("--no-append", is_flag=True, help="do not touch BENCHMARKS.md")
+def bench(
+    json_path: Path | None,
+    seconds: float,
+    long_factor: int,
+    checkpoint: Path | None,
+    workdir: Path,
+    benchmarks_md: Path,
+    repeats: int,
+    no_append: bool,
+) -> None:
+    """Speed and memory of ingest -> codes on one CPU core (bench preset video)."""
+    import json
+
+    from models.bench import run_bench
+    from pipeline.benchmarks import append_bench_row
+
+    with console.status("benchmarking") as status:
+        figures = run_bench(
+            workdir.resolve(),
+            seconds=seconds,
+            long_factor=long_factor,
+            checkpoint=checkpoint,
+            repeats=repeats,
+            on_step=status.update,
+        )
+    table = Table("figure", "value", "target")
+    for k, v in figures.items():
+        target = BENCH_TARGETS.get(k)
+        table.add_row(k, str(v), target or "")
+    console.print(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+    if not no_append:
+        command = "laps bench " + " ".join(sys.argv[2:])
+        append_bench_row(benchmarks_md, figures, command=command.strip())
+        console.print(f"appended a row to {benchmarks_md}")
+
+
 if __name__ == "__main__":
     main()

@@ -44,12 +44,19 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     raise ValueError(f"frames must be (H, W) or (H, W, 3), got shape {image.shape}")
 
 
+def flow_size(frame_size: tuple[int, int], factor: int) -> tuple[int, int]:
+    """(w, h) of the flow grid for normalized frames of ``frame_size`` downscaled by ``factor``."""
+    w, h = frame_size
+    if factor == 1:
+        return w, h
+    return max(8, round(w / factor)), max(8, round(h / factor))
+
+
 def downscale(gray: np.ndarray, factor: int) -> np.ndarray:
     """Area-average ``gray`` (H, W) by ``factor`` to (round(H/f), round(W/f)), at least 8 px."""
     if factor == 1:
         return gray
-    h, w = gray.shape
-    size = (max(8, round(w / factor)), max(8, round(h / factor)))
+    size = flow_size((gray.shape[1], gray.shape[0]), factor)
     return cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
 
 
@@ -73,17 +80,22 @@ def sample_field(field_: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 @dataclass
 class PreparedFrame:
-    """A frame as the movers need it: full-size gray and area-downscaled gray."""
+    """A frame as the movers need it: full-size gray (None when the decoder delivered frames
+    already at the flow grid's size; DIS only) and area-downscaled gray."""
 
-    gray: np.ndarray  # (H, W) uint8
+    gray: np.ndarray | None  # (H, W) uint8
     small: np.ndarray  # (h, w) uint8, area-downscaled by flow_downscale
+    frame_size: tuple[int, int] | None = None  # (W, H) of full-size frames when gray is None
 
     @property
     def scale(self) -> np.ndarray:
         """(2,) float64 full-size pixels per small pixel, x then y."""
-        return np.array(
-            [self.gray.shape[1] / self.small.shape[1], self.gray.shape[0] / self.small.shape[0]]
+        w, h = (
+            (self.gray.shape[1], self.gray.shape[0])
+            if self.gray is not None
+            else (self.frame_size or (self.small.shape[1], self.small.shape[0]))
         )
+        return np.array([w / self.small.shape[1], h / self.small.shape[0]])
 
 
 @dataclass(frozen=True)
@@ -119,22 +131,46 @@ class PointMover(Protocol):
 
 
 class DisMover:
-    """Dense DIS flow (forward + backward) on the downscaled frames, sampled at the points."""
+    """Dense DIS flow (forward + backward) on the downscaled frames, sampled at the points.
 
-    def __init__(self, preset: DisPreset, patch_stride: int | None = None) -> None:
+    The backward field only serves the forward-backward visibility check, so it may be computed
+    on a coarser grid (``backward_finest_scale`` 1 = half the forward resolution, ~4x cheaper).
+    """
+
+    def __init__(
+        self,
+        preset: DisPreset,
+        patch_stride: int | None = None,
+        backward_finest_scale: int = 0,
+        gd_iterations: int | None = None,
+    ) -> None:
         if preset not in DIS_PRESETS:
             raise ValueError(f"unknown DIS preset {preset!r}; expected one of {list(DIS_PRESETS)}")
-        self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
-        self._dis.setFinestScale(0)  # frames are already downscaled
+        self._dis = self._make(preset, patch_stride, 0, gd_iterations)  # frames are downscaled
+        self._dis_back = (
+            self._dis
+            if backward_finest_scale == 0
+            else self._make(preset, patch_stride, backward_finest_scale, gd_iterations)
+        )
+
+    @staticmethod
+    def _make(
+        preset: DisPreset, patch_stride: int | None, finest_scale: int, gd_iterations: int | None
+    ):
+        dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        dis.setFinestScale(finest_scale)
+        if gd_iterations is not None:
+            dis.setGradientDescentIterations(gd_iterations)
         if patch_stride is not None:
-            if not 1 <= patch_stride <= self._dis.getPatchSize():
+            if not 1 <= patch_stride <= dis.getPatchSize():
                 raise ValueError(f"patch_stride={patch_stride} outside 1..patch size")
-            self._dis.setPatchStride(patch_stride)
+            dis.setPatchStride(patch_stride)
+        return dis
 
     def move(self, prev: PreparedFrame, cur: PreparedFrame, points: np.ndarray) -> PairMotion:
         scale = prev.scale
         fwd = self._dis.calc(prev.small, cur.small, None)  # (h, w, 2) small px
-        bwd = self._dis.calc(cur.small, prev.small, None)
+        bwd = self._dis_back.calc(cur.small, prev.small, None)
         p_small = points / scale
         d_small = sample_field(fwd, p_small)
         back = sample_field(bwd, p_small + d_small)

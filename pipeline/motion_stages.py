@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import posixpath
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pipeline import schemas
 from pipeline.config import VideoConfig, WindowConfig
+from pipeline.flow import flow_size
 from pipeline.stages import StageSummary
 from pipeline.storage import S3Settings, Storage, open_storage
 from pipeline.tables import read_partition, write_partition
 from pipeline.track_store import load_tracks, save_tracks
-from pipeline.tracking import TrackingConfig, WindowTracks, track_windows
+from pipeline.tracking import TrackingConfig, WindowTracks, iter_window_batches
 from pipeline.video import iter_frames
 
 log = logging.getLogger(__name__)
@@ -31,8 +33,12 @@ def tracking_fingerprint(
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def tracks_key(fp: str, date: str, station: str, video_id: str, chunk_index: int) -> str:
-    return f"tracks/{fp}/date={date}/station={station}/{video_id[:16]}-c{chunk_index:05d}.npz"
+def tracks_key(
+    fp: str, date: str, station: str, video_id: str, chunk_index: int, part: int | None = None
+) -> str:
+    """Key of one part of a chunk's tracks (``part=None``: the chunk's completion marker)."""
+    base = f"tracks/{fp}/date={date}/station={station}/{video_id[:16]}-c{chunk_index:05d}"
+    return f"{base}.done.json" if part is None else f"{base}-p{part:03d}.npz"
 
 
 @contextmanager
@@ -52,22 +58,34 @@ def track_chunk(
     video: VideoConfig,
     windows: WindowConfig,
     tracking: TrackingConfig,
-) -> WindowTracks:
-    """Decode one chunk at the target rate and track all windows it owns."""
+    frame_size: tuple[int, int],
+    *,
+    batch_windows: int = 128,
+) -> Iterator[WindowTracks]:
+    """Decode one chunk at the target rate and yield its windows' tracks in bounded batches.
+
+    With DIS the decoder delivers frames straight at the flow grid's size (area-averaged by
+    swscale), which costs far less than decoding to ``frame_size`` and resizing.
+    """
+    decode_size = frame_size
+    if tracking.method == "dis":
+        decode_size = flow_size(frame_size, tracking.flow_downscale)
     frames = iter_frames(
         video_path,
         target_fps=video.target_fps,
-        short_side=video.short_side,
+        size=decode_size,
         start_frame=chunk["start_frame"],
         end_frame=chunk["end_frame"],
         source_fps=chunk["fps"],
     )
-    return track_windows(
+    yield from iter_window_batches(
         frames,
         windows,
         tracking,
         first_window_index=chunk["first_window_index"],
         max_windows=chunk["num_windows"],
+        frame_size=frame_size,
+        batch_windows=batch_windows,
     )
 
 
@@ -110,30 +128,35 @@ def track_partition(
     tracking: TrackingConfig,
     on_chunk: Callable[[int, int], None] | None = None,
 ) -> StageSummary:
-    """Track every chunk of the partition; write one npz per chunk and the windows table.
+    """Track every chunk of the partition; write its tracks (npz parts of at most 256 windows,
+    then a ``.done.json`` marker listing them) and the windows table.
 
-    A chunk whose tracks file exists under the same config fingerprint is reused (files are
-    written whole, atomically, so an existing file is complete).
+    A chunk whose marker exists under the same config fingerprint is reused: parts are written
+    atomically and the marker last, so a crashed run never leaves a chunk that looks complete.
     """
     chunks = read_partition(store, "chunks", date, station)
     videos = read_partition(store, "videos", date, station)
-    uris = {v["video_id"]: v["uri"] for v in (videos.to_pylist() if videos is not None else [])}
+    by_id = {v["video_id"]: v for v in (videos.to_pylist() if videos is not None else [])}
     chunk_rows = chunks.to_pylist() if chunks is not None else []
     fp = tracking_fingerprint(video, windows, tracking)
     rows: list[dict] = []
     reused = 0
     for n, chunk in enumerate(chunk_rows):
-        key = tracks_key(fp, date, station, chunk["video_id"], chunk["chunk_index"])
-        if store.exists(key):
-            with store.local_path(key) as p:
-                tracks = load_tracks(p)
+        done_key = tracks_key(fp, date, station, chunk["video_id"], chunk["chunk_index"])
+        if store.exists(done_key):
             reused += 1
+            for key in json.loads(store.read_bytes(done_key))["parts"]:
+                with store.local_path(key) as p:
+                    rows.extend(_window_rows(load_tracks(p), chunk, key, windows))
         else:
-            with open_video_uri(uris[chunk["video_id"]]) as vpath:
-                tracks = track_chunk(vpath, chunk, video, windows, tracking)
-            with store.writer_path(key, suffix=".npz") as tmp:
-                save_tracks(tracks, tmp, meta={"chunk_id": chunk["chunk_id"], "fingerprint": fp})
-        rows.extend(_window_rows(tracks, chunk, key, windows))
+            v = by_id[chunk["video_id"]]
+            parts = []
+            for key, batch in _track_and_store(
+                store, fp, date, station, v, chunk, video, windows, tracking
+            ):
+                parts.append(key)
+                rows.extend(_window_rows(batch, chunk, key, windows))
+            store.write_bytes(done_key, json.dumps({"parts": parts}).encode())  # marker last
         if on_chunk:
             on_chunk(n + 1, len(chunk_rows))
     meta = {"tracking_config": tracking.model_dump(), "tracking_fingerprint": fp}
@@ -160,3 +183,24 @@ def track_partition(
             "tracking_fingerprint": fp,
         },
     )
+
+
+def _track_and_store(
+    store: Storage,
+    fp: str,
+    date: str,
+    station: str,
+    v: dict,
+    chunk: dict,
+    video: VideoConfig,
+    windows: WindowConfig,
+    tracking: TrackingConfig,
+) -> Iterator[tuple[str, WindowTracks]]:
+    """Track one chunk, writing each batch of windows as one npz part; yields (key, batch)."""
+    frame_size = (v["norm_width"], v["norm_height"])
+    with open_video_uri(v["uri"]) as vpath:
+        for i, batch in enumerate(track_chunk(vpath, chunk, video, windows, tracking, frame_size)):
+            key = tracks_key(fp, date, station, chunk["video_id"], chunk["chunk_index"], i)
+            with store.writer_path(key, suffix=".npz") as tmp:
+                save_tracks(batch, tmp, meta={"chunk_id": chunk["chunk_id"], "fingerprint": fp})
+            yield key, batch

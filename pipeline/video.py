@@ -179,15 +179,20 @@ def iter_frames(
     end_frame: int | None = None,
     gray: bool = True,
     source_fps: float | None = None,
+    decode_threads: int = 1,
+    size: tuple[int, int] | None = None,
 ) -> Iterator[Frame]:
     """Stream normalized frames of ``[start_frame, end_frame)`` sampled to ``target_fps``.
 
     Frames are indexed by presentation order in the source; only kept frames are converted
     (swscale resize + pixel format in one step). Single-threaded decode unless the caller
-    configures otherwise, so results and speed are reproducible.
+    asks for ``decode_threads`` > 1 (0 = FFmpeg's choice), so results and speed are reproducible.
+    ``size`` = (w, h) overrides ``short_side`` (e.g. to decode straight to a tracker's flow grid);
+    downscaling uses area averaging.
     """
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
+        stream.codec_context.thread_count = decode_threads
         fps = source_fps or float(stream.average_rate or stream.guessed_rate)
         stop = end_frame if end_frame is not None else 2**62
         wanted = sample_indices(fps, target_fps, start_frame, stop)
@@ -210,14 +215,20 @@ def iter_frames(
             if idx < next_idx:
                 continue
             if out_w is None:
-                out_w, out_h = normalized_size(frame.width, frame.height, short_side)
+                out_w, out_h = size or normalized_size(frame.width, frame.height, short_side)
+                shrink = out_w < frame.width and out_h < frame.height
+                interp = "AREA" if shrink else None
             while next_idx is not None and next_idx < idx:
                 log.warning("%s: source frame %d missing from the stream", path, next_idx)
                 next_idx = next(wanted, None)
             if next_idx is None:
                 return
             if idx == next_idx:
-                img = frame.reformat(width=out_w, height=out_h, format=fmt).to_ndarray()
+                img = np.ascontiguousarray(  # rows may be padded to the plane's line size
+                    frame.reformat(
+                        width=out_w, height=out_h, format=fmt, interpolation=interp
+                    ).to_ndarray()
+                )
                 yield Frame(index=idx, t_sec=idx / fps, image=img)
                 next_idx = next(wanted, None)
                 if next_idx is None:
