@@ -18,6 +18,9 @@ from models.tokenizer import TokenizerConfig
 from pipeline.storage import Storage
 from pipeline.tables import read_partition
 
+# The resource's defaults are the model's defaults: CLI and assets train the same config.
+_DEFAULTS = TokenizerConfig().model_dump()
+
 
 class TokenizerSettings(dg.ConfigurableResource):
     """Tokenizer hyper-parameters (the defaults train in minutes on a CPU) and inference batch.
@@ -25,15 +28,15 @@ class TokenizerSettings(dg.ConfigurableResource):
     The runner is loaded once per process and version (``setup_for_execution`` semantics: the
     checkpoint in use may be trained earlier in the same run, so loading is lazy)."""
 
-    d_model: int = 128
-    enc_layers: int = 2
-    dec_layers: int = 1
-    heads: int = 4
-    fsq_levels: list[int] = [8, 5, 5, 5]
-    max_epochs: int = 12
-    seed: int = 0
+    d_model: int = _DEFAULTS["d_model"]
+    enc_layers: int = _DEFAULTS["enc_layers"]
+    dec_layers: int = _DEFAULTS["dec_layers"]
+    heads: int = _DEFAULTS["heads"]
+    fsq_levels: list[int] = list(_DEFAULTS["fsq_levels"])
+    max_epochs: int = _DEFAULTS["max_epochs"]
+    seed: int = _DEFAULTS["seed"]
     max_train_seconds: float = 0.0  # 0 = no limit
-    batch_size: int = 256
+    batch_size: int = 256  # inference batch
     _runners: dict = PrivateAttr(default_factory=dict)
 
     def config(self, laps_config: LapsConfig) -> TokenizerConfig:

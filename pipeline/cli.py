@@ -169,5 +169,41 @@ def bench(
         console.print(f"appended a row to {benchmarks_md}")
 
 
+@main.command("train-tokenizer")
+@click.option("--station", default=None, help="train on one station's tracks only")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="override max_epochs")
+@click.option("--max-seconds", default=None, type=click.FloatRange(min=1), help="time budget")
+@click.option("--force", is_flag=True, help="train even if the current checkpoint is up to date")
+def train_tokenizer(
+    station: str | None, epochs: int | None, max_seconds: float | None, force: bool
+) -> None:
+    """Train (or reuse) the motion tokenizer on every stored track window ($LAPS_STORE_URI)."""
+    from models.stages import NoTokenizerError, tokenizer_config_for, train_or_reuse
+    from pipeline.config import WindowConfig
+    from pipeline.settings import LapsSettings
+
+    settings = LapsSettings.from_env()
+    overrides = {"max_epochs": epochs} if epochs else {}
+    cfg = tokenizer_config_for(WindowConfig(), **overrides)
+    try:
+        info = train_or_reuse(
+            settings.store(),
+            cfg,
+            station=station,
+            force=force,
+            progress=True,
+            max_time_s=max_seconds,
+        )
+    except NoTokenizerError as exc:
+        console.print(f"[red]{exc}[/]")
+        sys.exit(2)
+    verb = "trained" if info.trained else "reused (same config and training files)"
+    console.print(f"tokenizer {info.version}: {verb} on {info.num_videos} videos")
+    if info.history:
+        last = info.history[-1]
+        console.print(f"final train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
+    console.print(f"checkpoint: {settings.store().uri(info.checkpoint_key)}")
+
+
 if __name__ == "__main__":
     main()

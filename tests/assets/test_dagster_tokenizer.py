@@ -1,0 +1,94 @@
+"""Tracks -> motion_tokenizer -> latent_codes through Dagster, with a tiny tokenizer."""
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from assets import ingest, motion, tokenizer
+from assets.partitions import partition_key
+from assets.resources import LapsConfig, LapsStorage
+from pipeline.storage import open_storage
+from pipeline.synth import render_video
+from pipeline.tables import read_partition
+
+DATE = "2026-04-02"
+TINY = {"d_model": 32, "heads": 2, "enc_layers": 1, "dec_layers": 1, "max_epochs": 1}
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tok")
+    for i in range(2):  # two videos: the tokenizer's split is by video
+        render_video(root / "landing" / "st1" / DATE / f"v{i}.mp4", seconds=5, seed=40 + i)
+    return root
+
+
+def _resources(root, **tok):
+    return {
+        "storage": LapsStorage(data_root=str(root)),
+        "laps_config": LapsConfig(),
+        "tokenizer": tokenizer.TokenizerSettings(**{**TINY, **tok}),
+    }
+
+
+def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("station", ["st1"])
+    pk = str(partition_key(DATE, "st1"))
+    res = _resources(workspace)
+    upstream = [ingest.videos, ingest.chunks, motion.tracks]
+    assert dg.materialize(upstream, partition_key=pk, instance=instance, resources=res).success
+
+    # no tokenizer yet: the codes step fails and says what to do
+    early = dg.materialize(
+        [tokenizer.latent_codes],
+        partition_key=pk,
+        instance=instance,
+        resources=res,
+        raise_on_error=False,
+    )
+    assert not early.success
+    failure = early.get_step_failure_events()[0].event_specific_data.error
+    assert "materialize `motion_tokenizer`" in failure.cause.message
+
+    trained = dg.materialize([tokenizer.motion_tokenizer], instance=instance, resources=res)
+    meta = trained.asset_materializations_for_node("motion_tokenizer")[0].metadata
+    assert meta["trained"].value is True
+    version = meta["tokenizer_version"].value
+
+    again = dg.materialize([tokenizer.motion_tokenizer], instance=instance, resources=res)
+    meta2 = again.asset_materializations_for_node("motion_tokenizer")[0].metadata
+    assert meta2["trained"].value is False and meta2["tokenizer_version"].value == version
+
+    result = dg.materialize(
+        [tokenizer.latent_codes], partition_key=pk, instance=instance, resources=res
+    )
+    assert result.success
+    assert all(c.passed for c in result.get_asset_check_evaluations())
+    store = open_storage(workspace)
+    windows = read_partition(store, "windows", DATE, "st1").to_pylist()
+    codes = read_partition(store, "codes", DATE, "st1").to_pylist()
+    assert [(r["video_id"], r["window_index"]) for r in codes] == sorted(
+        (w["video_id"], w["window_index"]) for w in windows
+    )
+    row = codes[0]
+    assert row["tokenizer_version"] == version
+    assert row["fsq_levels"] == [8, 5, 5, 5] and row["codebook_size"] == 1000
+    assert len(row["codes"]) == row["tokens_per_window"] == 15
+    assert len(row["latent_pre"]) == 15 * row["latent_dim"]
+    flat = np.concatenate([r["codes"] for r in codes])
+    assert flat.min() >= 0 and flat.max() < 1000
+
+    # a different tokenizer config is refused by the stored checkpoint (strict loading), not
+    # silently mixed with it
+    other = _resources(workspace, d_model=64)
+    out = dg.materialize(
+        [tokenizer.latent_codes],
+        partition_key=pk,
+        instance=instance,
+        resources=other,
+        raise_on_error=False,
+    )
+    assert not out.success
+    message = out.get_step_failure_events()[0].event_specific_data.error.cause.message
+    assert "d_model" in message
