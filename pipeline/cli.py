@@ -205,5 +205,22 @@ def train_tokenizer(
     console.print(f"checkpoint: {settings.store().uri(info.checkpoint_key)}")
 
 
+def _register_optional_commands() -> None:
+    """Commands that live in their own modules (kept small); registered when present."""
+    import importlib
+
+    for module, name in (("pipeline.cli_segment", "segment"), ("pipeline.cli_eval", "eval_")):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        main.add_command(getattr(mod, name))
+
+
+_register_optional_commands()
+
+
 if __name__ == "__main__":
     main()

@@ -112,3 +112,52 @@ CODES = pa.schema(
         pa.field("target_fps", pa.float64(), nullable=False),
     ]
 )
+
+ENERGY_VERSION = 1
+ENERGY = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("window_index", pa.int64(), nullable=False),
+        pa.field("start_sec", pa.float64(), nullable=False),
+        pa.field("end_sec", pa.float64(), nullable=False),
+        pa.field("center_sec", pa.float64(), nullable=False),
+        pa.field("gated", pa.bool_(), nullable=False),
+        pa.field("lae", pa.float32(), nullable=False),  # latent action energy of z_q
+        pa.field("lae_pre", pa.float32(), nullable=False),  # same on pre-quantization latents
+        pa.field("track_speed", pa.float32(), nullable=False),
+        pa.field("flow_magnitude", pa.float32(), nullable=False),
+        pa.field("pixel_diff", pa.float32(), nullable=False),
+        pa.field("lae_smoothed", pa.float32(), nullable=False),  # causal EMA the segmenter uses
+        pa.field("thr_on", pa.float32(), nullable=False),  # station's label-free thresholds
+        pa.field("thr_off", pa.float32(), nullable=False),
+        pa.field("tokenizer_version", pa.string(), nullable=False),
+    ]
+)
+
+SEGMENTS_VERSION = 1
+SEGMENTS = pa.schema(
+    [
+        # sha256("video_id|start_frame|end_frame|tokenizer_version"), first 32 hex chars
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("segment_index", pa.int32(), nullable=False),
+        pa.field("start_frame", pa.int64(), nullable=False),  # source frame, inclusive
+        pa.field("end_frame", pa.int64(), nullable=False),  # source frame, exclusive
+        pa.field("start_sec", pa.float64(), nullable=False),
+        pa.field("end_sec", pa.float64(), nullable=False),
+        pa.field("first_window", pa.int64(), nullable=False),
+        pa.field("last_window", pa.int64(), nullable=False),
+        pa.field("codes", pa.list_(pa.int16()), nullable=False),  # one code per target-fps step
+        pa.field("mean_energy", pa.float32(), nullable=False),
+        pa.field("peak_energy", pa.float32(), nullable=False),
+        pa.field("segmenter", pa.string(), nullable=False),  # method and parameter fingerprint
+        pa.field("clip_key", pa.string(), nullable=True),  # H.264 clip in the store
+        pa.field("fps", pa.float64(), nullable=False),
+        pa.field("target_fps", pa.float64(), nullable=False),
+        pa.field("tokenizer_version", pa.string(), nullable=False),
+        pa.field("fsq_levels", pa.list_(pa.int16()), nullable=False),
+        pa.field("codebook_size", pa.int32(), nullable=False),
+        pa.field("window_frames", pa.int16(), nullable=False),
+        pa.field("stride_frames", pa.int16(), nullable=False),
+    ]
+)
