@@ -1,0 +1,59 @@
+"""Data-quality rules the asset checks apply (pure functions, unit-tested)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RateCheck:
+    """Is this partition's segments-per-minute inside the station's usual range?"""
+
+    rate: float  # segments per minute of video in this partition
+    low: float | None  # usual range from earlier partitions (None: not enough history)
+    high: float | None
+    history: int  # earlier partitions the range is based on
+
+    @property
+    def passed(self) -> bool:
+        if self.low is None or self.high is None:
+            return True
+        return self.low <= self.rate <= self.high
+
+    @property
+    def description(self) -> str:
+        if self.low is None:
+            return (
+                f"{self.rate:.2f} segments/min; {self.history} earlier partitions "
+                "(need 3 for a usual range)"
+            )
+        verdict = "inside" if self.passed else "OUTSIDE"
+        return (
+            f"{self.rate:.2f} segments/min, {verdict} the usual range "
+            f"[{self.low:.2f}, {self.high:.2f}] of {self.history} earlier partitions"
+        )
+
+
+def segment_rate(n_segments: int, video_seconds: float) -> float:
+    """Segments per minute of video (0 when there is no video)."""
+    return 0.0 if video_seconds <= 0 else 60.0 * n_segments / video_seconds
+
+
+def usual_range(
+    history: list[float], *, min_history: int = 3, k: float = 4.0, floor: float = 0.25
+) -> tuple[float | None, float | None]:
+    """Median +- k robust deviations (1.4826 * MAD) of earlier rates, widened to at least
+    +- ``floor`` x median so a very regular station is not flagged for tiny changes."""
+    if len(history) < min_history:
+        return None, None
+    h = np.asarray(history, float)
+    med = float(np.median(h))
+    spread = max(k * 1.4826 * float(np.median(np.abs(h - med))), floor * med)
+    return max(0.0, med - spread), med + spread
+
+
+def check_segment_rate(n_segments: int, video_seconds: float, history: list[float]) -> RateCheck:
+    low, high = usual_range(history)
+    return RateCheck(segment_rate(n_segments, video_seconds), low, high, len(history))
