@@ -59,3 +59,89 @@ def append_bench_row(path: Path, figures: dict[str, Any], *, command: str) -> No
         end -= 1
     lines.insert(end, "| " + " | ".join(row) + " |")
     path.write_text("\n".join(lines).rstrip("\n") + "\n")
+
+
+QUALITY_HEADER = "## Quality: `laps eval`"
+QUALITY_COLUMNS = [
+    "boundary_f1@0.5",
+    "boundary_f1@1.0",
+    "boundary_f1@2.0",
+    "boundary_f1@5.0",
+    "segment_f1@0.1",
+    "segment_f1@0.25",
+    "segment_f1@0.5",
+    "n_pred",
+    "n_true",
+]
+QUALITY_INTRO = (
+    "Means over videos of `laps eval` (METHOD.md evaluation protocol: one-to-one boundary "
+    "matching of interior boundaries at +-tolerance seconds, segment F1 at IoU thresholds, "
+    "segment counts per video). One line per method of a run: the prediction first, then the "
+    "baselines on the same data; `uniform_oracle_k` is an oracle (true number of segments). "
+    "Missing predictions count as 0 (column `errors`)."
+)
+
+
+def _cell(text: str) -> str:
+    """A markdown table cell: pipes escaped, newlines flattened."""
+    return text.replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _fmt_metric(value: Any, key: str) -> str:
+    if value is None:
+        return ""
+    return f"{float(value):.1f}" if key.startswith("n_") else f"{float(value):.3f}"
+
+
+def append_quality_rows(
+    path: Path,
+    means: dict[str, dict[str, float]],
+    *,
+    command: str,
+    dataset: str,
+    errors: dict[str, int] | None = None,
+) -> list[str]:
+    """Append one line per method (``means``: method -> mean scores, in table order) under the
+    quality section of ``path`` (created with its table header if needed); earlier rows stay.
+    Metrics absent from a method's means are left blank. Returns the lines added."""
+    if not means:
+        raise ValueError("no methods to append")
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    cols = ["date", "commit", "dataset", "method", *QUALITY_COLUMNS, "errors", "command"]
+    table_head = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    if QUALITY_HEADER not in text.split("\n"):
+        text = text.rstrip("\n") + f"\n\n{QUALITY_HEADER}\n\n{QUALITY_INTRO}\n\n"
+        text += "\n".join(table_head) + "\n"
+    stamp, commit = datetime.now(UTC).strftime("%Y-%m-%d %H:%M"), git_commit()
+    new = [
+        "| "
+        + " | ".join(
+            [
+                stamp,
+                commit,
+                _cell(dataset),
+                _cell(method),
+                *(_fmt_metric(scores.get(c), c) for c in QUALITY_COLUMNS),
+                str((errors or {}).get(method, 0)),
+                f"`{_cell(command)}`",
+            ]
+        )
+        + " |"
+        for method, scores in means.items()
+    ]
+    lines = text.split("\n")
+    start = lines.index(QUALITY_HEADER)
+    end = start + 1
+    while end < len(lines) and not lines[end].startswith("## "):
+        end += 1
+    table = [i for i in range(start + 1, end) if lines[i].startswith("|")]
+    if table:
+        at = table[-1] + 1
+    else:  # the section lost its table: put the header back at the section's end
+        at = end
+        while at > start + 1 and not lines[at - 1].strip():
+            at -= 1
+        new = ["", *table_head, *new, ""]
+    lines[at:at] = new
+    path.write_text("\n".join(lines).rstrip("\n") + "\n")
+    return new

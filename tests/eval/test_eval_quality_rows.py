@@ -1,0 +1,86 @@
+"""BENCHMARKS.md quality rows: created when missing, appended under their header, earlier kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.benchmarks import (
+    QUALITY_COLUMNS,
+    QUALITY_HEADER,
+    SPEED_HEADER,
+    append_bench_row,
+    append_quality_rows,
+)
+
+MEANS = {
+    "lae_hysteresis": {"boundary_f1@0.5": 0.5, "boundary_f1@1.0": 0.75, "n_pred": 4.0},
+    "uniform_oracle_k": {"boundary_f1@0.5": 0.25, "n_true": 3.5},
+}
+
+
+def _rows(text: str, header: str) -> list[list[str]]:
+    lines = text.split("\n")
+    start = lines.index(header)
+    out = []
+    for line in lines[start + 1 :]:
+        if line.startswith("## "):
+            break
+        if line.startswith("|"):
+            out.append([c.strip() for c in line.strip().strip("|").split(" | ")])
+    return out
+
+
+def test_creates_section_with_header(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    added = append_quality_rows(
+        path, MEANS, command="laps eval --gt g --pred p", dataset="4 synth", errors={"x": 1}
+    )
+    assert len(added) == 2
+    text = path.read_text()
+    assert text.startswith("# Benchmarks\n")
+    rows = _rows(text, QUALITY_HEADER)
+    assert rows[0][:4] == ["date", "commit", "dataset", "method"]
+    assert rows[0][4 : 4 + len(QUALITY_COLUMNS)] == QUALITY_COLUMNS
+    first, second = rows[2], rows[3]
+    assert first[2:7] == ["4 synth", "lae_hysteresis", "0.500", "0.750", ""]
+    assert first[4 + QUALITY_COLUMNS.index("n_pred")] == "4.0"
+    assert first[-2] == "0" and first[-1] == "`laps eval --gt g --pred p`"
+    assert second[3] == "uniform_oracle_k" and second[4] == "0.250"
+    assert second[4 + QUALITY_COLUMNS.index("n_true")] == "3.5"
+
+
+def test_appends_under_header_and_keeps_other_sections(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    append_quality_rows(path, {"old": {"boundary_f1@0.5": 0.1}}, command="c1", dataset="d1")
+    path.write_text(path.read_text() + "\n## Notes\n\nfree text\n")
+    figures: dict[str, object] = {}
+    figures |= {c: 1 for c in ("end_to_end_realtime_factor", "ratio_to_decode", "decode_fps")}
+    figures |= {c: 1 for c in ("tracking_fps", "tokenizer_windows_per_s", "peak_rss_mb")}
+    figures |= {"peak_rss_long_mb": 1, "long_over_short_rss": 1.0}
+    figures |= {"video_sec": 60, "long_video_sec": 360, "machine": "m"}
+    append_bench_row(path, figures, command="laps bench")  # the speed writer still works
+    append_quality_rows(path, MEANS, command="c2", dataset="d2", errors={"lae_hysteresis": 2})
+    text = path.read_text()
+    rows = _rows(text, QUALITY_HEADER)
+    assert [r[3] for r in rows[2:]] == ["old", "lae_hysteresis", "uniform_oracle_k"]
+    assert rows[3][-2] == "2"
+    assert text.index(QUALITY_HEADER) < text.index("## Notes") < text.index(SPEED_HEADER)
+    assert "free text" in text and len(_rows(text, SPEED_HEADER)) == 3
+    assert text.count(QUALITY_HEADER) == 1
+
+
+def test_section_without_table_gets_its_header_back(tmp_path: Path) -> None:
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Benchmarks\n\n{QUALITY_HEADER}\n\nintro only\n\n## Later\n")
+    append_quality_rows(path, MEANS, command="c", dataset="d")
+    text = path.read_text()
+    rows = _rows(text, QUALITY_HEADER)
+    assert rows[0][0] == "date" and len(rows) == 4
+    assert text.index("intro only") < text.index("| date") < text.index("## Later")
+
+
+def test_no_methods_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no methods"):
+        append_quality_rows(tmp_path / "B.md", {}, command="c", dataset="d")
