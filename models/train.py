@@ -57,6 +57,8 @@ def _restore_determinism_flag() -> Iterator[None]:
 def _make_trainer(
     cfg: TokenizerConfig, out_dir: Path, progress: bool, max_time_s: float | None, has_val: bool
 ) -> L.Trainer:
+    if not progress:  # "GPU available", tips and such: noise in pipeline logs
+        logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     return L.Trainer(
         accelerator="cpu",
         devices=1,
@@ -132,6 +134,8 @@ def train_tokenizer(
     t0 = time.perf_counter()
     with _restore_determinism_flag(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+        # Lightning's own deprecation of its pytree helper under torch 2.13: not ours to fix.
+        warnings.filterwarnings("ignore", message=".*isinstance\\(treespec, LeafSpec\\).*")
         trainer.fit(module, datamodule=dm)
     seconds = time.perf_counter() - t0
     history = list(module.history)
