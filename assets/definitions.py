@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import ingest, motion, tokenizer
+from assets import ingest, motion, segments, tokenizer
 from assets.automation import (
     landing_sensor,
     nightly_schedule,
@@ -18,6 +18,7 @@ defs = dg.Definitions(
         motion.tracks,
         tokenizer.motion_tokenizer,
         tokenizer.latent_codes,
+        segments.segmentation,
     ],
     jobs=[partitioned_job, train_tokenizer_job],
     sensors=[landing_sensor],
@@ -26,5 +27,6 @@ defs = dg.Definitions(
         "storage": LapsStorage(),
         "laps_config": LapsConfig(),
         "tokenizer": tokenizer.TokenizerSettings(),
+        "segmentation": segments.SegmentationSettings(),
     },
 )

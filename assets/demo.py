@@ -8,6 +8,7 @@ import argparse
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 from rich.console import Console
@@ -17,6 +18,7 @@ from assets.automation import landing_sensor
 from assets.definitions import defs
 from assets.resources import LapsStorage
 from pipeline import catalog
+from pipeline.evaluation import evaluate_dirs
 from pipeline.ingest import discover
 from pipeline.settings import LapsSettings
 from pipeline.synth import synthesize
@@ -66,7 +68,9 @@ def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console
     """Per partition: ingest and tracks; then train (or reuse) the tokenizer; then codes."""
     job = defs.resolve_job_def("partition_job")
     before_training = [dg.AssetKey(k) for k in ("videos", "chunks", "tracks")]
-    after_training = [dg.AssetKey("latent_codes")]
+    after_training = [
+        dg.AssetKey(k) for k in ("latent_codes", "energy", "segments", "segment_clips")
+    ]
     ok = _run_each(job, requests, before_training, instance, console)
     if not ok:
         return False
@@ -97,6 +101,30 @@ def _run_each(job, requests, selection, instance, console) -> bool:
         if not result.success:
             console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
     return ok
+
+
+def evaluate_samples(
+    settings: LapsSettings, requests: list[dg.RunRequest], console: Console
+) -> None:
+    """Score the predicted segments of each partition against the sample videos' ground truth
+    (the renderer writes <stem>.segments.json next to each video; the pipeline never reads it)."""
+    landing, store = Path(settings.landing_uri), Path(settings.store_uri)
+    if not landing.is_dir() or not store.is_dir():
+        console.print("evaluation skipped: it needs local landing and store folders")
+        return
+    for req in requests:
+        key = dg.MultiPartitionKey.from_str(req.partition_key)
+        date, station = key.keys_by_dimension["date"], key.keys_by_dimension["station"]
+        gt_dir = landing / station / date
+        pred_dir = store / "segments" / f"date={date}" / f"station={station}"
+        if not pred_dir.is_dir() or not list(gt_dir.glob("*.segments.json")):
+            continue
+        report = evaluate_dirs(gt_dir, pred_dir, name=f"{station} {date}")
+        console.print(
+            f"\n[bold]segments vs ground truth, {station} {date}[/] "
+            "(boundary F1 at +-s tolerances, segment F1 at IoU)"
+        )
+        console.print(report.to_markdown(), markup=False)
 
 
 def summary(settings: LapsSettings, console: Console) -> None:
@@ -138,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     if not requests:
         console.print("no new files since the last demo run; nothing to process")
     ok = execute(requests, instance, console)
+    if ok:
+        evaluate_samples(settings, requests, console)
     summary(settings, console)
     return 0 if ok else 1
 

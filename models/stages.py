@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from models.checkpoint import load_checkpoint
 from models.infer import TokenizerRunner
 from models.tokenizer import TokenizerConfig
 from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, LOSS_PNG_NAME, train_tokenizer
@@ -222,3 +223,26 @@ def _code_rows(windows: list[dict], index: np.ndarray, out, runner, cfg) -> list
             }
         )
     return rows
+
+
+def install_checkpoint(store: Storage, path: str | Path) -> TokenizerInfo:
+    """Make a user-given checkpoint the current one: validate it (strict load), copy it to
+    ``models/tokenizer/<version>/tokenizer.pt`` and point ``current`` at it (pointer last).
+
+    The pointer has no ``training_digest``, so a later ``train_or_reuse`` never mistakes it for
+    a checkpoint trained on the store's tracks."""
+    _, cfg, meta = load_checkpoint(Path(path))
+    version = str(meta["tokenizer_version"])
+    key = f"{TOKENIZER_PREFIX}/{version}/{CHECKPOINT_NAME}"
+    if not store.exists(key):
+        store.put_file(key, path)
+    info = {
+        "version": version,
+        "checkpoint_key": key,
+        "training_digest": None,
+        "installed_from": str(Path(path).resolve()),
+        "config": cfg.model_dump(mode="json"),
+    }
+    store.write_bytes(CURRENT_KEY, json.dumps(info, indent=2).encode())
+    log.info("installed tokenizer %s from %s", version, path)
+    return TokenizerInfo(version, key, False, "", 0, [], None)

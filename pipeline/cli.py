@@ -205,21 +205,16 @@ def train_tokenizer(
     console.print(f"checkpoint: {settings.store().uri(info.checkpoint_key)}")
 
 
-def _register_optional_commands() -> None:
-    """Commands that live in their own modules (kept small); registered when present."""
-    import importlib
+def _register_commands() -> None:
+    """Commands kept in their own modules (each is a few hundred lines)."""
+    from pipeline.cli_eval import eval_
+    from pipeline.cli_segment import segment
 
-    for module, name in (("pipeline.cli_segment", "segment"), ("pipeline.cli_eval", "eval_")):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        main.add_command(getattr(mod, name))
+    main.add_command(segment)
+    main.add_command(eval_)
 
 
-_register_optional_commands()
+_register_commands()
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from assets import ingest, motion, tokenizer
+from assets import ingest, motion, segments, tokenizer
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.storage import open_storage
@@ -28,6 +28,7 @@ def _resources(root, **tok):
         "storage": LapsStorage(data_root=str(root)),
         "laps_config": LapsConfig(),
         "tokenizer": tokenizer.TokenizerSettings(**{**TINY, **tok}),
+        "segmentation": segments.SegmentationSettings(),
     }
 
 
@@ -78,6 +79,23 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert len(row["latent_pre"]) == 15 * row["latent_dim"]
     flat = np.concatenate([r["codes"] for r in codes])
     assert flat.min() >= 0 and flat.max() < 1000
+
+    # energy, segments and clips: one step, three assets, a warning-level rate check
+    seg = dg.materialize(
+        [segments.segmentation], partition_key=pk, instance=instance, resources=res
+    )
+    assert seg.success
+    mats = {
+        m.asset_key.to_user_string(): m for m in seg.asset_materializations_for_node("segmentation")
+    }
+    assert set(mats) == {"energy", "segments", "segment_clips"}
+    assert mats["energy"].metadata["windows"].value == len(windows)
+    assert store.exists(mats["energy"].metadata["energy_plot"].value.split(str(workspace))[1][1:])
+    check = seg.get_asset_check_evaluations()[0]
+    assert check.passed and "need 3" in check.description
+    seg_rows = read_partition(store, "segments", DATE, "st1").to_pylist()
+    assert mats["segments"].metadata["segments"].value == len(seg_rows)
+    assert len({r["segment_id"] for r in seg_rows}) == len(seg_rows)
 
     # a different tokenizer config is refused by the stored checkpoint (strict loading), not
     # silently mixed with it

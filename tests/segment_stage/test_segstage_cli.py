@@ -1,0 +1,98 @@
+"""`laps segment` end to end: two tiny synthetic videos and a corrupt file, no checkpoint
+(a one-epoch tokenizer is trained on the input), then a rerun into the same output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.segfile import read_segments
+from pipeline.storage import LocalStorage
+from pipeline.synth import render_video
+from pipeline.tables import read_partition
+from pipeline.video import count_frames
+
+
+@pytest.fixture(scope="module")
+def input_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("segstage-cli-in")
+    render_video(folder / "first take.mp4", seconds=6, seed=11, preset="test", shake=False)
+    render_video(folder / "cam_B-02.mp4", seconds=5, seed=12, preset="test", shake=True)
+    (folder / "broken.mp4").write_bytes(b"\x00garbage, not a video" * 100)
+    return folder
+
+
+def _run(input_dir: Path, out: Path) -> None:
+    args = ["segment", "--input", str(input_dir), "--output", str(out), "--epochs", "1",
+            "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    assert "broken.mp4" in result.output  # the bad file is reported
+
+
+def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):
+    out = tmp_path / "out"
+    _run(input_dir, out)
+    store = LocalStorage(out)
+    d, s = "2026-02-03", "cam1"
+    quarantine = read_partition(store, "quarantine", d, s).to_pylist()
+    assert [q["file_name"] for q in quarantine] == ["broken.mp4"]
+    videos = {v["file_name"]: v for v in read_partition(store, "videos", d, s).to_pylist()}
+    assert sorted(videos) == ["cam_B-02.mp4", "first take.mp4"]
+    for stem in ("first take", "cam_B-02"):
+        top = read_segments(out / f"{stem}.segments.json")
+        in_store = json.loads(
+            store.read_bytes(f"segments/date={d}/station={s}/{stem}.segments.json")
+        )
+        assert top.to_dict() == in_store  # the convenience copy equals the store's file
+        v = videos[f"{stem}.mp4"]
+        assert top.video == f"{stem}.mp4" and top.fps == v["fps"]
+        assert top.duration_sec == pytest.approx(v["frame_count"] / v["fps"])
+        assert top.segments[0].start_sec == 0 and top.segments[-1].end_sec == top.duration_sec
+    segments = read_partition(store, "segments", d, s)
+    energy = read_partition(store, "energy", d, s)
+    windows = read_partition(store, "windows", d, s)
+    assert energy.num_rows == windows.num_rows > 0
+    rows = segments.to_pylist()
+    n_active = sum(
+        x.label == "active"
+        for stem in ("first take", "cam_B-02")
+        for x in read_segments(out / f"{stem}.segments.json").segments
+    )
+    assert len(rows) == n_active > 0
+    for r in rows:
+        assert count_frames(Path(store.uri(r["clip_key"]))) == r["end_frame"] - r["start_frame"]
+    assert store.exists("models/tokenizer/current.json")
+
+    _run(input_dir, out)  # rerun: same partition, same rows, no duplicates
+    assert read_partition(store, "segments", d, s).equals(segments)
+    assert read_partition(store, "energy", d, s).equals(energy)
+    clips = [i.key for i in store.list(f"clips/date={d}/station={s}/")]
+    assert sorted(clips) == sorted(r["clip_key"] for r in rows)
+
+
+def test_laps_segment_with_only_bad_files_fails(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad.mp4").write_bytes(b"nope")
+    result = CliRunner().invoke(main, ["segment", "--input", str(folder), "--output",
+                                       str(tmp_path / "out"), "--date", "2026-02-03"])  # fmt: skip
+    assert result.exit_code == 1
+    assert "bad.mp4" in result.output and "no video" in result.output
+
+
+def test_input_files_flat_or_recursive_without_hidden_files_or_the_output(tmp_path):
+    from pipeline.cli_segment import default_station, input_files
+
+    for rel in ("a.mp4", "B.MOV", "notes.txt", ".hidden.mp4", "sub/c.mkv", "out/clip.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    flat = input_files(tmp_path, recursive=False, exclude=tmp_path / "out")
+    assert [p.name for p in flat] == ["B.MOV", "a.mp4"]
+    deep = input_files(tmp_path, recursive=True, exclude=(tmp_path / "out").resolve())
+    assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["B.MOV", "a.mp4", "sub/c.mkv"]
+    assert default_station(tmp_path / "my cam #1") == "my-cam-1"
