@@ -37,10 +37,10 @@ def global_motion_share(
     velocities: np.ndarray, step_visible: np.ndarray, medians: np.ndarray, eps: float
 ) -> float:
     """Share of global motion in a window (module docstring); 0 when nothing moves."""
-    speed = np.linalg.norm(velocities, axis=2)  # (S, N)
+    speed = np.hypot(velocities[..., 0], velocities[..., 1])  # (S, N)
     count = step_visible.sum(axis=1)
     mean_speed = np.where(count > 0, (speed * step_visible).sum(axis=1) / np.maximum(count, 1), 0)
-    num = float(np.linalg.norm(medians, axis=1).sum())
+    num = float(np.hypot(medians[:, 0], medians[:, 1]).sum())
     return num / (float(mean_speed.sum()) + eps * len(medians))
 
 
@@ -74,4 +74,4 @@ def mean_visible_speed(velocities: np.ndarray, step_visible: np.ndarray) -> floa
     n = int(step_visible.sum())
     if n == 0:
         return 0.0
-    return float((np.linalg.norm(velocities, axis=2) * step_visible).sum() / n)
+    return float((np.hypot(velocities[..., 0], velocities[..., 1]) * step_visible).sum() / n)

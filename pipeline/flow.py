@@ -117,10 +117,10 @@ class PairMotion:
         """(M,) bool forward-backward check (Sundaram et al. 2010, with an absolute floor):
         ``|f + b|^2 <= relative * (|f|^2 + |b|^2) + threshold_px^2`` and not lost.
         """
-        err2 = np.square(self.forward + self.backward).sum(axis=1)
-        tol2 = relative * (
-            np.square(self.forward).sum(axis=1) + np.square(self.backward).sum(axis=1)
-        )
+        f, b = self.forward, self.backward
+        e = f + b
+        err2 = np.einsum("ij,ij->i", e, e)  # row-wise squared norms, cheaper than square+sum
+        tol2 = relative * (np.einsum("ij,ij->i", f, f) + np.einsum("ij,ij->i", b, b))
         return (err2 <= tol2 + threshold_px**2) & ~self.lost
 
 

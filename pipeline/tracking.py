@@ -128,20 +128,6 @@ class _OpenWindow:
     def filled(self) -> int:
         return len(self.frame_index)
 
-    def step(self, displacement: np.ndarray, fb_ok: np.ndarray, size: tuple[int, int]) -> None:
-        """Fill frame ``filled`` from the last one: (N, 2) px moves, (N,) forward-backward ok.
-
-        A point stays visible while it passes the check and stays inside ``[0, w] x [0, h]``;
-        an invisible point holds its last position.
-        """
-        p0 = self.positions[self.filled - 1]
-        new = p0 + displacement
-        inside = (new[:, 0] >= 0) & (new[:, 0] <= size[0]) & (new[:, 1] >= 0)
-        inside &= new[:, 1] <= size[1]
-        vis = self.visible[self.filled - 1] & inside & fb_ok
-        self.visible[self.filled] = vis
-        self.positions[self.filled] = np.where(vis[:, None], new, p0)
-
 
 @dataclass
 class _Rows:
@@ -226,10 +212,20 @@ class _Tracker:
             motion = self.mover.move(self.prev, cur, points)
             self.pairs_computed += 1
         ok = motion.consistent(self.cfg.fb_threshold_px, self.cfg.fb_relative)
-        n = self.wcfg.num_points
+        k, n = len(self.open), self.wcfg.num_points
+        # All open windows at once: a point stays visible while it passes the check and stays
+        # inside [0, w] x [0, h]; an invisible point holds its last position.
+        p0 = points.reshape(k, n, 2)
+        new = p0 + motion.forward.reshape(k, n, 2)
+        w_px, h_px = self.frame_size
+        inside = (new[..., 0] >= 0) & (new[..., 0] <= w_px) & (new[..., 1] >= 0)
+        inside &= new[..., 1] <= h_px
+        prev_vis = np.stack([w.visible[w.filled - 1] for w in self.open])
+        vis = prev_vis & inside & ok.reshape(k, n)
+        moved = np.where(vis[..., None], new, p0)
         for i, w in enumerate(self.open):
-            sl = slice(i * n, (i + 1) * n)
-            w.step(motion.forward[sl], ok[sl], self.frame_size)
+            w.visible[w.filled] = vis[i]
+            w.positions[w.filled] = moved[i]
             w.pair_gated.append(gated)
             w.pair_magnitude.append(motion.flow_magnitude)
             w.pair_diff.append(diff)

@@ -199,18 +199,22 @@ def iter_frames(
         next_idx = next(wanted, None)
         if next_idx is None:
             return
-        if start_frame > 0 and stream.time_base is not None:
-            # Seek to the keyframe before the chunk, then count frames by timestamp.
-            target_pts = int(start_frame / fps / stream.time_base)
+        # Index frames by timestamp relative to the stream's start (counting only when a frame
+        # has no pts), so the whole video and a chunk read after a seek agree.
+        tb = float(stream.time_base) if stream.time_base is not None else None
+        start_pts = stream.start_time or 0
+        if start_frame > 0 and tb is not None:
+            # Seek to the keyframe before the chunk, then skip frames by timestamp.
+            target_pts = start_pts + int(start_frame / fps / tb)
             container.seek(target_pts, stream=stream, backward=True, any_frame=False)
         fmt = "gray" if gray else "rgb24"
         out_w = out_h = None
         counter = None
         for frame in container.decode(stream):
-            if counter is None or start_frame > 0:
-                idx = _frame_index(frame, fps, counter)
+            if frame.pts is not None and tb is not None:
+                idx = int(math.floor((frame.pts - start_pts) * tb * fps + 0.5))
             else:
-                idx = counter + 1
+                idx = 0 if counter is None else counter + 1
             counter = idx
             if idx < next_idx:
                 continue
@@ -233,13 +237,6 @@ def iter_frames(
                 next_idx = next(wanted, None)
                 if next_idx is None:
                     return
-
-
-def _frame_index(frame: av.VideoFrame, fps: float, previous: int | None) -> int:
-    """Source frame index from the frame's timestamp (falls back to counting)."""
-    if frame.pts is not None and frame.time_base is not None:
-        return int(math.floor(float(frame.pts * frame.time_base) * fps + 0.5))
-    return 0 if previous is None else previous + 1
 
 
 def encode_frames(
