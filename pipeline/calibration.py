@@ -26,7 +26,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import Field
-from sklearn.mixture import GaussianMixture
 
 from pipeline.config import _Frozen
 from pipeline.energy import ema
@@ -127,6 +126,8 @@ def _gmm_labels(v: np.ndarray) -> np.ndarray:
     """Windows the 2-component GMM (fixed seed) assigns to its higher-mean component."""
     if v.size < 4 or np.ptp(v) <= 0:
         raise CalibrationError(f"GMM needs at least 4 non-constant values (n={v.size})")
+    from sklearn.mixture import GaussianMixture  # slow import (~1 s): only when asked for
+
     gmm = GaussianMixture(n_components=2, random_state=0).fit(v[:, None])
     labels = gmm.predict(v[:, None]) == int(np.argmax(gmm.means_[:, 0]))
     if labels.all() or not labels.any():

@@ -19,7 +19,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 log = logging.getLogger(__name__)
 
@@ -168,5 +167,7 @@ def ema(x: np.ndarray, *, alpha: float) -> np.ndarray:
     if x.shape[0] == 0:
         return x.copy()
     zi = (1.0 - alpha) * x[:1]  # initial state so that y_0 = x_0
+    from scipy.signal import lfilter  # scipy.signal takes ~0.7 s to import: only when used
+
     y, _ = lfilter([alpha], [1.0, alpha - 1.0], x, axis=0, zi=zi)
     return y
