@@ -33,12 +33,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline import schemas
 from pipeline.config import VideoConfig, WindowConfig
-from pipeline.ingest import VIDEO_SUFFIXES, LandedFile, ingest_files
+from pipeline.ingest import VIDEO_SUFFIXES, LandedFile
 from pipeline.segmentation import SegmentationConfig
+from pipeline.stages import ingest_partition
 from pipeline.storage import LocalStorage, Storage
-from pipeline.tables import validate_partition, write_partition
+from pipeline.tables import validate_partition
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -110,27 +110,18 @@ def ingest_folder(
 ) -> tuple[list[dict], list[dict], list[str]]:
     """``ingest_partition`` for files given by the caller (a flat folder has no station
     folders): same probing, quarantine, known-video check and tables."""
-    from pipeline.stages import known_videos
-
-    video, windows = VideoConfig(), WindowConfig()
     landed = _landed(input_dir, files, date, station)
     done = iter(range(1, len(landed) + 1))
-    result = ingest_files(
+    result, _ = ingest_partition(
         LocalStorage(input_dir),
-        landed,
-        known=known_videos(store, exclude=(date, station)),
-        video=video,
-        windows=windows,
+        store,
+        date,
+        station,
+        video=VideoConfig(),
+        windows=WindowConfig(),
+        files=landed,
         on_file=lambda _f: step("probing", next(done), len(landed)),
     )
-    meta = {"video_config": video.model_dump(), "window_config": windows.model_dump()}
-    for name, rows, schema, version in (
-        ("videos", result.videos, schemas.VIDEOS, schemas.VIDEOS_VERSION),
-        ("quarantine", result.quarantine, schemas.QUARANTINE, schemas.QUARANTINE_VERSION),
-    ):
-        write_partition(
-            store, name, date, station, rows, schema=schema, schema_version=version, metadata=meta
-        )
     return result.videos, result.quarantine, result.skipped_known
 
 

@@ -56,9 +56,12 @@ def ingest_partition(
     video: VideoConfig,
     windows: WindowConfig,
     on_file: Callable[[LandedFile], None] | None = None,
+    files: list[LandedFile] | None = None,
 ) -> tuple[IngestResult, StageSummary]:
-    """Probe every video landed for (date, station); write the videos and quarantine tables."""
-    files = partition_files(landing, date, station)
+    """Probe every video landed for (date, station) (or the ``files`` given, e.g. a flat folder
+    with no station folders); write the videos and quarantine tables."""
+    if files is None:
+        files = partition_files(landing, date, station)
     known = known_videos(store, exclude=(date, station))
     result = ingest_files(
         landing, files, known=known, video=video, windows=windows, on_file=on_file
