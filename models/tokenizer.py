@@ -3,6 +3,10 @@
 Encoder: each step's N x 2 velocities (normalized units, x then y) are scaled by
 ``input_scale``, flattened and projected to ``d_model``; learned step positions are added and a
 small causal Transformer runs over the T-1 steps; an FSQ quantizer gives one code per step.
+With ``latent_norm`` the FSQ input is standardized per dim over the batch (BatchNorm without
+affine, running statistics at inference) before the tanh bound: without it the encoder drifts
+to a near-constant, tanh-saturated latent (few codes, vanishing gradients) because the decoder's
+learned per-point queries already predict most displacements on their own.
 
 Decoder: a query per (step, point) = learned step embedding + learned point embedding
 (factorized). Queries of one step form one sequence (self-attention across points of that step)
@@ -45,6 +49,9 @@ class TokenizerConfig(_Frozen):
     radius: int = Field(7, ge=1, description="r; displacement classes (2r+1)^2, pixels/step")
     input_scale: float = Field(
         100.0, gt=0, description="velocity multiplier: 1 px/step at 426 px width -> ~0.47"
+    )
+    latent_norm: bool = Field(
+        True, description="standardize the FSQ input per dim over the batch (no affine)"
     )
     dropout: float = Field(0.0, ge=0, lt=1)
     lr: float = Field(1e-3, gt=0)
@@ -139,6 +146,9 @@ class MotionTokenizer(nn.Module):
         )
         self.enc_norm = nn.LayerNorm(d)
         self.fsq_in = nn.Linear(d, len(cfg.fsq_levels))
+        self.fsq_norm: nn.Module = (
+            nn.BatchNorm1d(len(cfg.fsq_levels), affine=False) if cfg.latent_norm else nn.Identity()
+        )
         self.fsq = FSQ(cfg.fsq_levels)
         self.fsq_out = nn.Linear(len(cfg.fsq_levels), d)
         self.mem_pos = nn.Parameter(torch.randn(steps, d) * 0.02)
@@ -163,6 +173,7 @@ class MotionTokenizer(nn.Module):
         h = self.in_proj(x) + self.step_pos  # (B, S, d)
         h = self.encoder(h, mask=self.causal_mask, is_causal=True)  # (B, S, d)
         z = self.fsq_in(self.enc_norm(h))  # (B, S, D_fsq)
+        z = self.fsq_norm(z.reshape(b * s, -1)).view(z.shape)  # (B, S, D_fsq)
         z_pre, z_q, codes = self.fsq(z)  # (B, S, D_fsq), (B, S, D_fsq), (B, S)
         return EncodeOut(z_pre=z_pre, z_q=z_q, codes=codes)
 

@@ -98,7 +98,7 @@ def test_overfits_a_tiny_batch(tiny_cfg, synth) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with torch.no_grad():
         first = float(model.loss(batch))
-    for _ in range(80):
+    for _ in range(120):  # 80 was seed-borderline (0.71-0.89 acc) with or without latent_norm
         loss = model.loss(batch)
         opt.zero_grad()
         loss.backward()
