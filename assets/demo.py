@@ -16,6 +16,7 @@ from rich.table import Table
 
 from assets.automation import landing_sensor
 from assets.definitions import defs
+from assets.partitions import split_key
 from assets.resources import LapsStorage
 from pipeline import catalog
 from pipeline.evaluation import evaluate_dirs
@@ -113,8 +114,7 @@ def evaluate_samples(
         console.print("evaluation skipped: it needs local landing and store folders")
         return
     for req in requests:
-        key = dg.MultiPartitionKey.from_str(req.partition_key)
-        date, station = key.keys_by_dimension["date"], key.keys_by_dimension["station"]
+        date, station = split_key(req.partition_key)
         gt_dir = landing / station / date
         pred_dir = store / "segments" / f"date={date}" / f"station={station}"
         if not pred_dir.is_dir() or not list(gt_dir.glob("*.segments.json")):

@@ -16,10 +16,17 @@ def partition_key(date: str, station: str) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": date, "station": station})
 
 
+def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
+    """(date, station) of a partition key, as object or as its "date|station" string."""
+    if isinstance(key, dg.MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["date"], dims["station"]
+    date, sep, station = str(key).partition("|")  # dimensions are joined in name order
+    if not sep:
+        raise ValueError(f"not a date|station partition key: {key!r}")
+    return date, station
+
+
 def date_and_station(context: dg.AssetExecutionContext) -> tuple[str, str]:
     """(date, station) of the partition being materialized."""
-    key = context.partition_key
-    if not isinstance(key, dg.MultiPartitionKey):
-        key = dg.MultiPartitionKey.from_str(str(key)) if "|" in str(key) else key
-    dims = key.keys_by_dimension
-    return dims["date"], dims["station"]
+    return split_key(context.partition_key)

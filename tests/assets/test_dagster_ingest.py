@@ -99,3 +99,13 @@ def test_sensor_registers_stations_and_requests_changed_partitions(landed):
         str(partition_key("2026-02-03", "st9"))
     ]
     assert list(third.dynamic_partitions_requests[0].partition_keys) == ["st9"]
+
+
+def test_partition_keys_split_both_ways():
+    from assets.partitions import split_key
+
+    key = partition_key("2026-02-01", "st-1")
+    assert split_key(key) == ("2026-02-01", "st-1")
+    assert split_key(str(key)) == ("2026-02-01", "st-1")
+    with pytest.raises(ValueError, match="not a date"):
+        split_key("2026-02-01")
