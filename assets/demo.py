@@ -124,7 +124,7 @@ def evaluate_samples(
             f"\n[bold]segments vs ground truth, {station} {date}[/] "
             "(boundary F1 at +-s tolerances, segment F1 at IoU)"
         )
-        console.print(report.to_markdown(), markup=False)
+        console.print(report.to_markdown(), markup=False, soft_wrap=True)
 
 
 def summary(settings: LapsSettings, console: Console) -> None:
