@@ -205,28 +205,25 @@ class MotionTokenizer(nn.Module):
         return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1))
 
 
+def _layer_kwargs(cfg: TokenizerConfig) -> dict:
+    """Shared settings of encoder and decoder layers (pre-norm, GELU, batch first)."""
+    return {
+        "d_model": cfg.d_model,
+        "nhead": cfg.heads,
+        "dim_feedforward": cfg.ff_mult * cfg.d_model,
+        "dropout": cfg.dropout,
+        "activation": "gelu",
+        "batch_first": True,
+        "norm_first": True,
+    }
+
+
 def _enc_layer(cfg: TokenizerConfig) -> nn.TransformerEncoderLayer:
-    return nn.TransformerEncoderLayer(
-        cfg.d_model,
-        cfg.heads,
-        cfg.ff_mult * cfg.d_model,
-        cfg.dropout,
-        activation="gelu",
-        batch_first=True,
-        norm_first=True,
-    )
+    return nn.TransformerEncoderLayer(**_layer_kwargs(cfg))
 
 
 def _dec_layer(cfg: TokenizerConfig) -> nn.TransformerDecoderLayer:
-    return nn.TransformerDecoderLayer(
-        cfg.d_model,
-        cfg.heads,
-        cfg.ff_mult * cfg.d_model,
-        cfg.dropout,
-        activation="gelu",
-        batch_first=True,
-        norm_first=True,
-    )
+    return nn.TransformerDecoderLayer(**_layer_kwargs(cfg))
 
 
 def count_parameters(model: nn.Module) -> int:
