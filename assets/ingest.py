@@ -5,6 +5,7 @@ import dagster as dg
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage
 from pipeline import schemas
+from pipeline.quality import check_chunk_rows
 from pipeline.stages import chunk_partition, ingest_partition
 
 VIDEO_CHECKS = [
@@ -95,7 +96,7 @@ def chunks(
     rows, summary = chunk_partition(
         storage.store(), date, station, video=laps_config.video(), windows=laps_config.windows()
     )
-    contiguous, monotonic = _check_chunks(rows)
+    contiguous, monotonic = check_chunk_rows(rows)
     return dg.MaterializeResult(
         metadata={
             "chunks": len(rows),
@@ -107,23 +108,6 @@ def chunks(
             dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
         ],
     )
-
-
-def _check_chunks(rows: list[dict]) -> tuple[bool, bool]:
-    by_video: dict[str, list[dict]] = {}
-    for r in rows:
-        by_video.setdefault(r["video_id"], []).append(r)
-    contiguous = monotonic = True
-    for vrows in by_video.values():
-        vrows.sort(key=lambda r: r["chunk_index"])
-        expect = 0
-        for prev, r in zip([None, *vrows[:-1]], vrows, strict=True):
-            contiguous &= r["first_window_index"] == expect
-            expect += r["num_windows"]
-            monotonic &= r["start_frame"] < r["end_frame"] and r["start_sec"] < r["end_sec"]
-            if prev is not None:
-                monotonic &= prev["start_frame"] < r["start_frame"]
-    return bool(contiguous), bool(monotonic)
 
 
 def _preview(rows: list[dict], limit: int = 10) -> str:

@@ -6,7 +6,7 @@ from assets.ingest import chunks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.motion_stages import track_partition
-from pipeline.tables import read_partition
+from pipeline.quality import check_window_rows
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec(
@@ -37,7 +37,7 @@ def tracks(
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
     store = storage.store()
-    summary = track_partition(
+    rows, summary = track_partition(
         store,
         date,
         station,
@@ -46,8 +46,7 @@ def tracks(
         tracking=laps_config.tracking(),
         on_chunk=lambda n, total: context.log.info(f"tracked chunk {n}/{total}"),
     )
-    table = read_partition(store, "windows", date, station)
-    contiguous, monotonic = _check_windows(table.to_pylist() if table is not None else [])
+    contiguous, monotonic = check_window_rows(rows)
     return dg.MaterializeResult(
         metadata={
             "windows": summary.rows["windows"],
@@ -59,18 +58,3 @@ def tracks(
             dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
         ],
     )
-
-
-def _check_windows(rows: list[dict]) -> tuple[bool, bool]:
-    by_video: dict[str, list[dict]] = {}
-    for r in rows:
-        by_video.setdefault(r["video_id"], []).append(r)
-    contiguous = monotonic = True
-    for vrows in by_video.values():
-        idx = sorted(r["window_index"] for r in vrows)
-        contiguous &= idx == list(range(len(idx)))
-        vrows.sort(key=lambda r: r["window_index"])
-        starts = [r["start_sec"] for r in vrows]
-        monotonic &= all(a < b for a, b in zip(starts, starts[1:], strict=False))
-        monotonic &= all(r["start_sec"] < r["end_sec"] for r in vrows)
-    return bool(contiguous), bool(monotonic)

@@ -1,6 +1,7 @@
 """Tokenizer assets: train (or reuse) the motion tokenizer; latent action codes per window."""
 
 import dagster as dg
+import numpy as np
 from pydantic import PrivateAttr
 
 from assets.motion import tracks
@@ -16,7 +17,6 @@ from models.stages import (
 )
 from models.tokenizer import TokenizerConfig
 from pipeline.storage import Storage
-from pipeline.tables import read_partition
 
 # The resource's defaults are the model's defaults: CLI and assets train the same config.
 _DEFAULTS = TokenizerConfig().model_dump()
@@ -119,9 +119,9 @@ def latent_codes(
     date, station = date_and_station(context)
     store = storage.store()
     runner = tokenizer.runner(store, tokenizer.config(laps_config))
-    n = codes_partition(store, date, station, runner)
-    table = read_partition(store, "codes", date, station)
-    flat = table.column("codes").combine_chunks().flatten().to_numpy() if n else []
+    rows = codes_partition(store, date, station, runner)
+    n = len(rows)
+    flat = np.concatenate([r["codes"] for r in rows]) if rows else np.zeros(0, np.int16)
     in_range = bool(
         len(flat) == 0 or (flat.min() >= 0 and flat.max() < runner.config.codebook_size)
     )
@@ -130,7 +130,7 @@ def latent_codes(
             "windows": n,
             "tokenizer_version": runner.tokenizer_version,
             "codebook_size": runner.config.codebook_size,
-            "distinct_codes": int(len(set(flat.tolist()))) if n else 0,
+            "distinct_codes": len(np.unique(flat)),
         },
         check_results=[dg.AssetCheckResult(check_name="token_range", passed=in_range)],
     )

@@ -163,8 +163,10 @@ def load_runner(
         return TokenizerRunner(path, batch_size=batch_size, expected_cfg=expected)
 
 
-def codes_partition(store: Storage, date: str, station: str, runner: TokenizerRunner) -> int:
-    """Encode every stored window of the partition; write the codes table. Returns row count."""
+def codes_partition(
+    store: Storage, date: str, station: str, runner: TokenizerRunner
+) -> list[dict[str, Any]]:
+    """Encode every stored window of the partition; write the codes table; returns its rows."""
     windows = read_partition(store, "windows", date, station)
     rows: list[dict[str, Any]] = []
     cfg = runner.config
@@ -190,7 +192,7 @@ def codes_partition(store: Storage, date: str, station: str, runner: TokenizerRu
             "tokenizer_config": cfg.model_dump(mode="json"),
         },
     )
-    return len(rows)
+    return rows
 
 
 def _code_rows(windows: list[dict], index: np.ndarray, out, runner, cfg) -> list[dict]:

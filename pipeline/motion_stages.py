@@ -127,7 +127,7 @@ def track_partition(
     windows: WindowConfig,
     tracking: TrackingConfig,
     on_chunk: Callable[[int, int], None] | None = None,
-) -> StageSummary:
+) -> tuple[list[dict], StageSummary]:
     """Track every chunk of the partition; write its tracks (npz parts of at most 256 windows,
     then a ``.done.json`` marker listing them) and the windows table.
 
@@ -172,7 +172,7 @@ def track_partition(
     )
     gated = sum(r["gated"] for r in rows)
     comp = sum(r["camera_compensated"] for r in rows)
-    return StageSummary(
+    return rows, StageSummary(
         rows={"windows": len(rows)},
         keys={"windows": key},
         extra={

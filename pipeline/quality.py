@@ -57,3 +57,38 @@ def usual_range(
 def check_segment_rate(n_segments: int, video_seconds: float, history: list[float]) -> RateCheck:
     low, high = usual_range(history)
     return RateCheck(segment_rate(n_segments, video_seconds), low, high, len(history))
+
+
+def _by_video(rows: list[dict], order: str) -> list[list[dict]]:
+    """Rows grouped by ``video_id``, each group sorted by ``order``."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["video_id"], []).append(r)
+    return [sorted(g, key=lambda r: r[order]) for g in groups.values()]
+
+
+def check_chunk_rows(rows: list[dict]) -> tuple[bool, bool]:
+    """(windows contiguous, times monotonic) of a chunk manifest: each video's chunks own
+    windows 0..W-1 exactly once, in order, and their frames and seconds increase."""
+    contiguous = monotonic = True
+    for vrows in _by_video(rows, "chunk_index"):
+        expect = 0
+        for prev, r in zip([None, *vrows[:-1]], vrows, strict=True):
+            contiguous &= r["first_window_index"] == expect
+            expect += r["num_windows"]
+            monotonic &= r["start_frame"] < r["end_frame"] and r["start_sec"] < r["end_sec"]
+            if prev is not None:
+                monotonic &= prev["start_frame"] < r["start_frame"]
+    return bool(contiguous), bool(monotonic)
+
+
+def check_window_rows(rows: list[dict]) -> tuple[bool, bool]:
+    """(indexes contiguous, times monotonic) of windows: each video's windows are numbered
+    0..W-1 with no gap, start times increase and each window ends after it starts."""
+    contiguous = monotonic = True
+    for vrows in _by_video(rows, "window_index"):
+        contiguous &= [r["window_index"] for r in vrows] == list(range(len(vrows)))
+        starts = [r["start_sec"] for r in vrows]
+        monotonic &= all(a < b for a, b in zip(starts, starts[1:], strict=False))
+        monotonic &= all(r["start_sec"] < r["end_sec"] for r in vrows)
+    return bool(contiguous), bool(monotonic)
