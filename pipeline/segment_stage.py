@@ -37,7 +37,7 @@ from pipeline.clips import ClipSpec, clip_key, write_clips
 from pipeline.motion_stages import open_video_uri
 from pipeline.segfile import IDLE_LABEL, SEGMENT_SUFFIX, SegmentFile
 from pipeline.segmentation.config import SegmentationConfig
-from pipeline.segmentation.motion import motion_energy, step_velocities
+from pipeline.segmentation.motion import MotionFeatures, motion_features, step_velocities
 from pipeline.segmentation.run import FrameSegment, StationResult, segment_station
 from pipeline.segmentation.signals import VideoSignals, build_signals
 from pipeline.stages import StageSummary
@@ -91,8 +91,8 @@ def _tokenizer_meta(codes: pa.Table) -> dict[str, Any]:
     }
 
 
-def _video_motion(store: Storage, windows: list[dict]) -> np.ndarray:
-    """Per-step motion energy of one video from its stored track parts (sorted keys)."""
+def _video_motion(store: Storage, windows: list[dict], cfg: SegmentationConfig) -> MotionFeatures:
+    """Per-step track energies of one video from its stored track parts (sorted keys)."""
     keys = sorted({w["tracks_key"] for w in windows})
     stride = int(windows[0]["stride_frames"]) if windows else 1
 
@@ -101,15 +101,19 @@ def _video_motion(store: Storage, windows: list[dict]) -> np.ndarray:
             with store.local_path(key) as path:
                 yield load_tracks(path)
 
-    velocities, _ = step_velocities(parts(), stride=stride)
-    return motion_energy(velocities)
+    return motion_features(
+        step_velocities(parts(), stride=stride),
+        smooth_steps=cfg.motion_smooth_steps,
+        conveyor_filter=cfg.conveyor_filter,
+    )
 
 
 def load_signals(
-    store: Storage, date: str, station: str, *, motion: bool = False
+    store: Storage, date: str, station: str, *, motion: SegmentationConfig | None = None
 ) -> tuple[list[dict], dict[str, VideoSignals], dict[str, Any]]:
     """Videos (sorted by id), their signals and the tokenizer metadata of one partition;
-    ``motion=True`` also loads the per-step track energy (reads every track file)."""
+    with ``motion`` (a config whose features need them) also the per-step track energies
+    (reads every track file)."""
     read = {t: read_partition(store, t, date, station) for t in ("videos", "windows", "codes")}
     tables = {t: v for t, v in read.items() if v is not None}
     missing = sorted(set(read) - set(tables))
@@ -123,7 +127,7 @@ def load_signals(
     signals = {}
     for v in videos:
         rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
-        energy = _video_motion(store, rows["windows"]) if motion else None
+        energy = _video_motion(store, rows["windows"], motion) if motion else None
         signals[v["video_id"]] = build_signals(v, rows["windows"], rows["codes"], motion=energy)
     return videos, signals, _tokenizer_meta(tables["codes"])
 
@@ -138,7 +142,9 @@ def segment_partition(
     on_video: VideoCallback | None = None,
 ) -> StageSummary:
     """Segment every video of the partition; write clips, segment files and tables."""
-    videos, signals, tok = load_signals(store, date, station, motion="motion" in cfg.features)
+    videos, signals, tok = load_signals(
+        store, date, station, motion=cfg if cfg.needs_tracks else None
+    )
     stems = video_stems(videos)
     result = segment_station(signals, cfg)
     energy_rows: list[dict] = []

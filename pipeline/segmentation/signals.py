@@ -9,8 +9,9 @@ video. Step ``s`` is the velocity from target-rate frame ``s`` to ``s + 1``; its
   dim least significant; normalized code = integer code / (L // 2)), ``z_pre`` from
   ``latent_pre``. Gated windows are idle: their energies are 0.
 - Per-step features: latent timelines (``step_timeline``), window statistics interpolated
-  from window centres to step times, and the square root of the per-step motion energy of the
-  tracks (``pipeline.segmentation.motion``).
+  from window centres to step times, and the square roots of the per-step motion and occlusion
+  energies of the tracks (``pipeline.segmentation.motion``), each phase of the window stride
+  standardised on its own.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import numpy as np
 
 from pipeline.energy import latent_action_energy, step_timeline
 from pipeline.ingest import source_index
+from pipeline.segmentation.motion import MotionFeatures, phase_standardize
 from pipeline.segmenters import robust_standardize
 
 log = logging.getLogger(__name__)
@@ -69,7 +71,7 @@ class VideoSignals:
     z_q: np.ndarray  # (W, S, D) float32
     z_pre: np.ndarray  # (W, S, D) float32
     stats: dict[str, np.ndarray]  # track_speed, flow_magnitude, pixel_diff: (W,) float64
-    motion: np.ndarray | None = None  # (S,) per-step motion energy from the tracks, if loaded
+    motion: MotionFeatures | None = None  # per-step track energies, if loaded
 
     @property
     def centre_sec(self) -> np.ndarray:
@@ -137,12 +139,13 @@ class VideoSignals:
         return np.concatenate(groups, axis=1)
 
     def _raw_feature(self, name: str) -> np.ndarray:
-        if name == "motion":
+        if name in ("motion", "occlusion"):
             if self.motion is None:
-                raise SignalError(f"{self.video_id}: feature 'motion' needs the track energy")
+                raise SignalError(f"{self.video_id}: feature {name!r} needs the track energies")
+            energy = self.motion.motion if name == "motion" else self.motion.occlusion
             m = np.zeros(self.num_steps)
-            m[: min(self.num_steps, self.motion.size)] = self.motion[: self.num_steps]
-            return np.sqrt(m)[:, None]
+            m[: min(self.num_steps, energy.size)] = energy[: self.num_steps]
+            return phase_standardize(np.sqrt(m), self.stride)[:, None]
         if name in ("zq", "zpre"):
             z = self.z_q if name == "zq" else self.z_pre
             tl = step_timeline(z, self.window_index, stride=self.stride, gated=self.gated)
@@ -159,11 +162,11 @@ def build_signals(
     windows: Sequence[Mapping[str, Any]],
     codes: Sequence[Mapping],
     *,
-    motion: np.ndarray | None = None,
+    motion: MotionFeatures | None = None,
 ) -> VideoSignals:
     """Join one video's window rows and code rows by ``window_index`` (both must hold the same
-    windows); ``video`` is its row of the ``videos`` table; ``motion`` its per-step track energy
-    (``pipeline.segmentation.motion``), needed by the ``motion`` feature only."""
+    windows); ``video`` is its row of the ``videos`` table; ``motion`` its per-step track
+    energies (``pipeline.segmentation.motion``), needed by the track features only."""
     vid = video["video_id"]
     win = sorted(windows, key=lambda r: r["window_index"])
     by_index = {int(r["window_index"]): r for r in codes}
