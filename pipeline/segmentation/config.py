@@ -46,6 +46,8 @@ not used):
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -138,6 +140,13 @@ class SegmentationConfig(_Frozen):
         if self.feature_weights is not None:
             return self.feature_weights
         return tuple(DEFAULT_WEIGHTS.get(f, 1.0) for f in self.features)
+
+    def fingerprint(self) -> str:
+        """Hash of the values, with the feature weights as used (``DEFAULT_WEIGHTS`` resolved),
+        so a change of a default weight changes the fingerprint."""
+        blob = self.model_dump(mode="json")
+        blob["feature_weights"] = list(self.weights())
+        return hashlib.sha256(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:12]
 
     def label(self) -> str:
         """``"<method>:<fingerprint>"``: the ``segmenter`` column of the segments table."""

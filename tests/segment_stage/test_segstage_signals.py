@@ -219,3 +219,17 @@ def test_phase_standardize_removes_a_saw_tooth():
     base = np.r_[z[:100], z[120:]]
     assert abs(base.mean()) < 0.3 and z[100:120].min() > 10 * base.std()
     assert np.all(phase_standardize(np.ones(12), 4) == 0)
+
+
+def test_fingerprint_follows_the_weights_in_use():
+    from pipeline.segmentation import SegmentationConfig
+    from pipeline.segmentation import config as segconfig
+
+    default = SegmentationConfig()
+    explicit = SegmentationConfig(feature_weights=default.weights())
+    assert default.fingerprint() == explicit.fingerprint()
+    other = SegmentationConfig(feature_weights=(1.0, 1.0))
+    assert other.fingerprint() != default.fingerprint()
+    assert dict(zip(default.features, default.weights(), strict=True)) == {
+        f: segconfig.DEFAULT_WEIGHTS.get(f, 1.0) for f in default.features
+    }
