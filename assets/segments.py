@@ -22,10 +22,15 @@ class SegmentationSettings(dg.ConfigurableResource):
 
     method: str = SegmentationConfig().method
     max_len_sec: float = 0.0  # 0 = no cap on hysteresis segments
+    conveyor_filter: bool = SegmentationConfig().conveyor_filter  # off: keep one-way motion
     write_clips: bool = True
 
     def config(self) -> SegmentationConfig:
-        return SegmentationConfig(method=self.method, max_len_sec=self.max_len_sec or None)
+        return SegmentationConfig(
+            method=self.method,
+            max_len_sec=self.max_len_sec or None,
+            conveyor_filter=self.conveyor_filter,
+        )
 
 
 @dg.multi_asset(

@@ -91,7 +91,9 @@ def step_velocities(parts: Iterable[WindowTracks], *, stride: int) -> StepTracks
             if last is None or int(w) > last[0]:
                 last = (int(w), vel, ~vis)
     if last is None:
-        return StepTracks(np.zeros((0, 0, 2), np.float32), np.zeros((0, 0), bool), np.zeros(0, bool))
+        return StepTracks(
+            np.zeros((0, 0, 2), np.float32), np.zeros((0, 0), bool), np.zeros(0, bool)
+        )
     heads[last[0]] = (last[1], last[2])
     n_steps = last[0] * stride + last[1].shape[0]
     n_points = last[1].shape[1]

@@ -110,3 +110,12 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert not out.success
     message = out.get_step_failure_events()[0].event_specific_data.error.cause.message
     assert "d_model" in message
+
+
+def test_segmentation_resource_defaults_follow_the_pipeline_config():
+    from pipeline.segmentation import SegmentationConfig
+
+    assert segments.SegmentationSettings().config() == SegmentationConfig()
+    off = segments.SegmentationSettings(conveyor_filter=False, max_len_sec=2.0).config()
+    assert off.conveyor_filter is False and off.max_len_sec == 2.0
+    assert off.fingerprint() != SegmentationConfig().fingerprint()

@@ -115,7 +115,9 @@ def test_segment_id_is_deterministic_and_depends_on_every_part():
     assert a not in others and len(others) == 4
 
 
-def _tracks(window_index: np.ndarray, vel: np.ndarray, vis: np.ndarray | None = None) -> WindowTracks:
+def _tracks(
+    window_index: np.ndarray, vel: np.ndarray, vis: np.ndarray | None = None
+) -> WindowTracks:
     w, s, n, _ = vel.shape
     z = np.zeros(w)
     return WindowTracks(
