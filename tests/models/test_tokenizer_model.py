@@ -70,6 +70,24 @@ def test_shapes(tiny_cfg) -> None:
         model.encode(torch.zeros(3, cfg.steps + 1, cfg.num_points, 2))
 
 
+def test_input_deadzone_maps_jitter_to_stillness(tiny_cfg) -> None:
+    cfg = tiny_cfg(input_deadzone=0.01)
+    torch.manual_seed(0)
+    model = MotionTokenizer(cfg).eval()
+    still = torch.zeros(2, cfg.steps, cfg.num_points, 2)
+    jitter = torch.randn_like(still) * 0.002  # well under the dead zone
+    moving = still.clone()
+    moving[:, 2:, :10, 0] = 0.2
+    with torch.no_grad():
+        assert torch.equal(model.encode(jitter).z_pre, model.encode(still).z_pre)
+        assert not torch.equal(model.encode(moving).z_pre, model.encode(still).z_pre)
+        # a motion over the dead zone keeps its direction, shrunk by the dead zone
+        nozone = MotionTokenizer(tiny_cfg(input_deadzone=0.0)).eval()
+        nozone.load_state_dict(model.state_dict())
+        shrunk = moving * (1 - 0.01 / 0.2)
+        assert torch.allclose(model.encode(moving).z_pre, nozone.encode(shrunk).z_pre, atol=1e-6)
+
+
 def test_encoder_is_causal(tiny_cfg) -> None:
     cfg = tiny_cfg()
     torch.manual_seed(0)
