@@ -40,7 +40,9 @@ not used):
   boundary F1 at 0.5 s rose from 0.84 to 0.91 and segment F1 at IoU 0.5 from 0.74 to 0.85;
 - the library's default ``consensus`` rule under-splits these dense videos (0.82 as first
   built). Latent features did not pay: with the tokenizer trained on the same videos ``zq``
-  alone reaches 0.85 and adding it to ``motion`` does not help; the energy gate
+  alone reaches 0.85; added to ``motion`` + ``occlusion`` (tokenizer with its input dead zone)
+  ``zq`` or ``zpre`` at weight 0.25 change the score by less than 0.005, at 0.5 they cost
+  0.006-0.009; the energy gate
   (``combined``) cost 0.2-0.35 and the paper's ``hysteresis`` reached 0.11-0.43 (first build).
 """
 
