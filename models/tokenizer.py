@@ -186,11 +186,13 @@ class MotionTokenizer(nn.Module):
         self._check(vel)
         b, s = vel.shape[:2]
         vel = vel.float()
-        if self.cfg.input_deadzone > 0:
-            speed = vel.norm(dim=-1, keepdim=True)  # (B, S, N, 1)
-            shrink = (1 - self.cfg.input_deadzone / speed.clamp_min(1e-12)).clamp_min(0)
-            vel = vel * shrink
-        x = (vel * self.cfg.input_scale).reshape(b, s, -1)  # (B, S, N*2)
+        scale: float | torch.Tensor = self.cfg.input_scale
+        dz = self.cfg.input_deadzone
+        if dz > 0:  # |v| -> max(|v| - dz, 0), folded into the input scale (one full-size pass)
+            speed = torch.hypot(vel[..., 0], vel[..., 1])  # (B, S, N)
+            shrink = speed.clamp_(min=dz).reciprocal_().mul_(-dz).add_(1.0)
+            scale = shrink.mul_(self.cfg.input_scale).unsqueeze(-1)  # (B, S, N, 1)
+        x = (vel * scale).reshape(b, s, -1)  # (B, S, N*2)
         h = self.in_proj(x) + self.step_pos  # (B, S, d)
         h = self.encoder(h, mask=self.causal_mask, is_causal=True)  # (B, S, d)
         z = self.fsq_in(self.enc_norm(h))  # (B, S, D_fsq)
