@@ -109,10 +109,10 @@ def _video_motion(store: Storage, windows: list[dict], cfg: SegmentationConfig) 
 
 
 def load_signals(
-    store: Storage, date: str, station: str, *, motion: SegmentationConfig | None = None
+    store: Storage, date: str, station: str, *, track_features: SegmentationConfig | None = None
 ) -> tuple[list[dict], dict[str, VideoSignals], dict[str, Any]]:
     """Videos (sorted by id), their signals and the tokenizer metadata of one partition;
-    with ``motion`` (a config whose features need them) also the per-step track energies
+    with ``track_features`` (the config to compute them with) also the per-step track energies
     (reads every track file)."""
     read = {t: read_partition(store, t, date, station) for t in ("videos", "windows", "codes")}
     tables = {t: v for t, v in read.items() if v is not None}
@@ -127,7 +127,9 @@ def load_signals(
     signals = {}
     for v in videos:
         rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
-        energy = _video_motion(store, rows["windows"], motion) if motion else None
+        energy = (
+            _video_motion(store, rows["windows"], track_features) if track_features else None
+        )
         signals[v["video_id"]] = build_signals(v, rows["windows"], rows["codes"], motion=energy)
     return videos, signals, _tokenizer_meta(tables["codes"])
 
@@ -143,7 +145,7 @@ def segment_partition(
 ) -> StageSummary:
     """Segment every video of the partition; write clips, segment files and tables."""
     videos, signals, tok = load_signals(
-        store, date, station, motion=cfg if cfg.needs_tracks else None
+        store, date, station, track_features=cfg if cfg.needs_tracks else None
     )
     stems = video_stems(videos)
     result = segment_station(signals, cfg)

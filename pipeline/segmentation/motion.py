@@ -31,7 +31,8 @@ signals remove it by standardising each phase ``s % stride`` on its own.
 
 Human movements are sequences of bell-shaped velocity profiles whose minima separate primitives
 (minimum-jerk reaching); change points on these energies find those transitions. Pure numpy /
-scipy, deterministic. Memory: steps x points x 2 float32 (~115 MB per hour of video at 10 Hz).
+scipy, deterministic. Memory: the per-step velocities are steps x points x 2 float32 (~115 MB per
+hour of video at 10 Hz, N = 400); computing the features peaks at about 4x that.
 """
 
 from __future__ import annotations
@@ -153,21 +154,26 @@ def motion_features(
     conveyor_filter: bool = True,
 ) -> MotionFeatures:
     """Motion and occlusion energies of one video (module doc, steps 2-5)."""
-    v = np.asarray(steps.velocities, dtype=np.float64)
-    if v.ndim != 3 or v.shape[0] == 0 or v.shape[1] == 0:
-        s = v.shape[0] if v.ndim else 0
-        return MotionFeatures(np.zeros(s), np.zeros(s), np.ones(v.shape[1] if v.ndim == 3 else 0))
-    residual = v - np.median(v, axis=0)
-    weight = conveyor_weights(residual, noise_k=noise_k) if conveyor_filter else np.ones(v.shape[1])
+    residual = np.array(steps.velocities, dtype=np.float32)  # a copy, changed in place
+    if residual.ndim != 3 or residual.shape[0] == 0 or residual.shape[1] == 0:
+        s = residual.shape[0] if residual.ndim else 0
+        n = residual.shape[1] if residual.ndim == 3 else 0
+        return MotionFeatures(np.zeros(s), np.zeros(s), np.ones(n))
+    residual -= np.median(residual, axis=0)
+    n_points = residual.shape[1]
+    weight = (
+        conveyor_weights(residual, noise_k=noise_k) if conveyor_filter else np.ones(n_points)
+    ).astype(np.float32)
     if smooth_steps > 0:
         residual = gaussian_filter1d(residual, smooth_steps, axis=0, mode="nearest")
     active, _ = _active(residual, noise_k)
-    lost = steps.lost.astype(np.float64)
-    excess = lost - np.median(lost, axis=0)
+    del residual
+    lost = steps.lost.astype(np.float32)
+    lost -= np.median(lost, axis=0)
     return MotionFeatures(
-        motion=active @ weight,
-        occlusion=np.clip(excess @ weight, 0.0, None),
-        point_weight=weight,
+        motion=(active @ weight).astype(np.float64),
+        occlusion=np.clip(lost @ weight, 0.0, None).astype(np.float64),
+        point_weight=weight.astype(np.float64),
     )
 
 
