@@ -127,9 +127,7 @@ def load_signals(
     signals = {}
     for v in videos:
         rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
-        energy = (
-            _video_motion(store, rows["windows"], track_features) if track_features else None
-        )
+        energy = _video_motion(store, rows["windows"], track_features) if track_features else None
         signals[v["video_id"]] = build_signals(v, rows["windows"], rows["codes"], motion=energy)
     return videos, signals, _tokenizer_meta(tables["codes"])
 
