@@ -9,13 +9,19 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend must be chosen first)
-import numpy as np  # noqa: E402
+import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+def _pyplot():
+    """matplotlib.pyplot on the Agg backend, imported on first use (it costs ~0.3 s)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def plot_energy(
@@ -41,6 +47,7 @@ def plot_energy(
         raise ValueError(f"times {t.shape} and energy {e.shape} must be equal 1-d shapes")
     path = Path(path_png)
     path.parent.mkdir(parents=True, exist_ok=True)
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(8.0, min(40.0, t.size / 50)), 3.2), dpi=100)
     try:
         ax.plot(t, e, lw=0.8, color="0.55", label="energy")

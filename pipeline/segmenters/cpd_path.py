@@ -29,7 +29,6 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-import ruptures as rpt
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +68,8 @@ class CostPath:
         self.n = int(x.shape[0])
         self.kernel = kernel
         self.min_size = int(min_size)
+        import ruptures as rpt  # imported here: it costs ~0.7 s (scipy.stats) at import
+
         self.algo = rpt.KernelCPD(kernel=kernel, min_size=self.min_size).fit(x)
         self.total = self._cost((self.n,))
         self._cache: dict[float, PathPoint] = {}
