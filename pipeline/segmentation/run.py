@@ -184,7 +184,7 @@ def _changepoint_segments(
     """Combined or change-point-only segments in seconds. Without a calibrated threshold
     (``thr_on`` infinite) there is no gate: change points only, every piece ``active``."""
     features = v.step_features(cfg.features, cfg.weights())
-    cp = _changepoint_segmenter(cfg, features, v.step_times(), v.video_id)
+    cp = _changepoint_segmenter(cfg)
     end = v.duration_sec
     calibrated = math.isfinite(params.thr_on)
     if cfg.method == "combined" and calibrated:
@@ -197,20 +197,9 @@ def _changepoint_segments(
     return [_label_piece(p, v.centre_sec, smoothed, params.thr_off) for p in pieces]
 
 
-def _changepoint_segmenter(
-    cfg: SegmentationConfig, features: np.ndarray, times: np.ndarray, name: str
-) -> ChangePointSegmenter:
-    """The configured change-point segmenter (features are standardised already).
-
-    The ``noise_gain`` rule measures the gain of a change point on noise; on noise-free features
-    (e.g. a motion energy that is exactly 0 outside clean motion) that gain is 0 and the rule
-    finds no change at all. Then the ``knee`` rule, which needs no noise, is used instead."""
+def _changepoint_segmenter(cfg: SegmentationConfig) -> ChangePointSegmenter:
+    """The configured change-point segmenter (features are standardised already)."""
     params = cfg.changepoint.model_copy(update={"standardize": False})
-    if params.rule == "noise_gain" and features.shape[1] and np.ptp(features, axis=0).any():
-        probe = ChangePointSegmenter.from_params(params).fit(features, times)
-        if probe.noise_gain_ <= 0 and len(probe.predict_bkps()) == 1:
-            log.info("%s: features without noise (noise gain 0): knee rule instead", name)
-            params = params.model_copy(update={"rule": "knee"})
     return ChangePointSegmenter.from_params(params)
 
 

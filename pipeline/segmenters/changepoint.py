@@ -12,7 +12,8 @@ The number of change points is set per video by a rule on the video's own cost p
 feature units:
 
 - ``"noise_gain"``: penalty = ``beta`` x the cost decrease one change point buys when fitting
-  noise, read off the densest end of the path (mean segment <= ``tail_sec``). ~0.06 s.
+  noise, read off the densest end of the path (mean segment <= ``tail_sec``). ~0.06 s. On
+  noise-free features that gain is 0; the ``knee`` rule is used then.
 - ``"knee"``: Kneedle on the cost path.
 - ``"consensus"`` (default): geometric mean of the two counts, the knee only when it stands
   above the noise (``knee_min`` noise gains).
@@ -178,7 +179,14 @@ class ChangePointSegmenter:
         p = self.params
         if p.rule == "noise_gain":
             point, self.noise_gain_ = choose_noise_gain(path, beta=p.beta, tail_len=tail_len)
-            self.penalty_ = p.beta * self.noise_gain_
+            if self.noise_gain_ > 0:
+                self.penalty_ = p.beta * self.noise_gain_
+                return point
+            # noise-free features (e.g. an energy that is exactly 0 outside clean motion): no
+            # gain to measure noise by, so the rule would find nothing; the knee needs no noise
+            log.info("noise gain 0 (features without noise): knee rule instead")
+            point = choose_knee(path.full(per_decade=p.per_decade))
+            self.penalty_ = point.penalty
             return point
         if p.rule == "consensus":
             point, self.noise_gain_ = choose_consensus(

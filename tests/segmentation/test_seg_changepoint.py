@@ -99,3 +99,19 @@ def test_consensus_ignores_the_knee_of_pure_noise() -> None:
     seg = ChangePointSegmenter(rule="consensus").fit(x, np.arange(1500) / 10)
     assert len(seg.change_times()) <= 3
     assert len(ChangePointSegmenter(rule="knee").fit(x, np.arange(1500) / 10).change_times()) > 10
+
+
+def test_noise_gain_rule_falls_back_to_the_knee_on_noise_free_features():
+    # an energy that is exactly 0 between clean bursts: no noise to measure a gain by
+    x = np.zeros(300)
+    x[50:90] = 1.0
+    x[150:200] = 1.0
+    x[240:260] = 1.0
+    times = np.arange(300) / 10.0
+    seg = ChangePointSegmenter(rule="noise_gain", beta=4.0, min_size_sec=0.5).fit(x[:, None], times)
+    knee = ChangePointSegmenter(rule="knee", min_size_sec=0.5).fit(x[:, None], times)
+    assert seg.noise_gain_ == 0
+    found = seg.change_times()
+    assert found.size >= 2  # the noise-gain rule alone would find none
+    np.testing.assert_array_equal(found, knee.change_times())
+    assert set(found) <= {5.0, 9.0, 15.0, 20.0, 24.0, 26.0}
