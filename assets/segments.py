@@ -109,6 +109,7 @@ def segmentation(
             "segments_per_minute": round(segment_rate(n_seg, seconds), 3),
             "segmenter": summary.extra["segmenter"],
             "segment_files": dg.MetadataValue.json(summary.extra["segment_files"]),
+            "belt_filter": dg.MetadataValue.json(summary.extra["belt_filter"]),
             "table": dg.MetadataValue.path(store.uri(summary.keys["segments"])),
         },
     )

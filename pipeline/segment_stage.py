@@ -167,7 +167,7 @@ def segment_partition(
         segment_rows.extend(rows)
         energy_rows.extend(_energy_rows(sig, res.smoothed, result, tok))
         key = segments_json_key(date, station, stems[vid])
-        store.write_bytes(key, _segment_file(v, res.segments, result, cfg, tok))
+        store.write_bytes(key, _segment_file(v, sig, res.segments, result, cfg, tok))
         json_keys[stems[vid]] = key
         if on_video:
             on_video(n + 1, len(videos), v["file_name"])
@@ -200,6 +200,11 @@ def segment_partition(
             "calibration": result.calibration,
             "segmenter": cfg.label(),
             "tokenizer_version": tok["tokenizer_version"],
+            "belt_filter": {
+                stems[v["video_id"]]: belt
+                for v in videos
+                if (belt := belt_filter_summary(signals[v["video_id"]])) is not None
+            },
         },
     )
 
@@ -282,8 +287,22 @@ def _energy_rows(
     ]
 
 
+def belt_filter_summary(sig: VideoSignals) -> dict[str, int] | None:
+    """How many grid points the belt filter down-weighted in one video (``None`` without track
+    features): a sudden rise at a station means the filter may be taking a worker's region."""
+    if sig.motion is None:
+        return None
+    w = sig.motion.point_weight
+    return {
+        "points": int(w.size),
+        "down_weighted": int((w < 0.5).sum()),
+        "removed": int((w == 0).sum()),
+    }
+
+
 def _segment_file(
     video: Mapping[str, Any],
+    sig: VideoSignals,
     segments: tuple[FrameSegment, ...],
     result: StationResult,
     cfg: SegmentationConfig,
@@ -303,6 +322,9 @@ def _segment_file(
         "calibration": result.calibration,
         "segmentation_config": cfg.model_dump(mode="json"),
     }
+    belt = belt_filter_summary(sig)
+    if belt is not None:
+        meta["belt_filter"] = belt
     segfile = SegmentFile(
         video=video["file_name"],
         fps=fps,

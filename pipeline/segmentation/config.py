@@ -135,8 +135,9 @@ class SegmentationConfig(_Frozen):
 
     @property
     def needs_tracks(self) -> bool:
-        """Whether the features read the stored track files."""
-        return bool(TRACK_FEATURES & set(self.features))
+        """Whether segmenting reads the stored track files (the hysteresis method uses no
+        per-step features)."""
+        return self.method != "hysteresis" and bool(TRACK_FEATURES & set(self.features))
 
     def weights(self) -> tuple[float, ...]:
         if self.feature_weights is not None:

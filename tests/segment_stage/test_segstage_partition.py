@@ -125,3 +125,18 @@ def test_the_given_checkpoint_is_the_current_one(block_store):
     versions = set(read_partition(store, "codes", block_store.date, block_store.station)
                    .column("tokenizer_version").to_pylist())  # fmt: skip
     assert versions == {current["version"]}
+
+
+def test_belt_filter_counts_are_reported(block_store):
+    store, summary = _segment(block_store, write_clips=False)
+    belt = _json(store, block_store)["meta"]["belt_filter"]
+    # the block slides past once: at most a few points at its textured edges see several
+    # one-way episodes and are taken for a belt
+    assert belt["points"] == 400 and 0 <= belt["removed"] <= belt["down_weighted"] <= 20
+    assert summary.extra["belt_filter"] == {"block": belt}
+    # without track features there is nothing to report
+    store, summary = _segment(
+        block_store, SegmentationConfig(method="hysteresis"), write_clips=False
+    )
+    assert "belt_filter" not in _json(store, block_store)["meta"]
+    assert summary.extra["belt_filter"] == {}
