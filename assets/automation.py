@@ -9,7 +9,7 @@ import dagster as dg
 
 from assets.partitions import date_station, partition_key, station_partitions
 from assets.resources import LapsStorage
-from pipeline.ingest import discover
+from pipeline.ingest.landing import discover
 
 partitioned_job = dg.define_asset_job(
     "partition_job",

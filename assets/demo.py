@@ -18,10 +18,10 @@ from assets.automation import landing_sensor
 from assets.definitions import defs
 from assets.partitions import split_key
 from assets.resources import LapsStorage
-from pipeline import catalog
-from pipeline.evaluation import evaluate_dirs
-from pipeline.ingest import discover
-from pipeline.settings import LapsSettings
+from pipeline.evaluation.harness import evaluate_dirs
+from pipeline.ingest.landing import discover
+from pipeline.io import catalog
+from pipeline.io.settings import LapsSettings
 from pipeline.synth import synthesize
 
 log = logging.getLogger("laps.demo")

@@ -4,9 +4,9 @@ import dagster as dg
 
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage
-from pipeline import schemas
+from pipeline.ingest.stage import chunk_partition, ingest_partition
+from pipeline.io import schemas
 from pipeline.quality import check_chunk_rows
-from pipeline.stages import chunk_partition, ingest_partition
 
 VIDEO_CHECKS = [
     dg.AssetCheckSpec(

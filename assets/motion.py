@@ -5,8 +5,8 @@ import dagster as dg
 from assets.ingest import chunks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage
-from pipeline.motion_stages import track_partition
 from pipeline.quality import check_window_rows
+from pipeline.tracks.stage import track_partition
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec(

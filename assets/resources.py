@@ -3,9 +3,9 @@
 import dagster as dg
 
 from pipeline.config import VideoConfig, WindowConfig
-from pipeline.settings import LapsSettings
-from pipeline.storage import Storage
-from pipeline.tracking import TrackingConfig
+from pipeline.io.settings import LapsSettings
+from pipeline.io.storage import Storage
+from pipeline.tracks.tracking import TrackingConfig
 
 
 class LapsStorage(dg.ConfigurableResource):

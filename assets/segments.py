@@ -9,12 +9,12 @@ import dagster as dg
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsStorage
 from assets.tokenizer import latent_codes
-from pipeline.plots import plot_energy
+from pipeline.io.storage import Storage
+from pipeline.io.tables import read_partition, read_table
 from pipeline.quality import check_segment_rate, segment_rate
-from pipeline.segment_stage import segment_partition
-from pipeline.segmentation.config import SegmentationConfig
-from pipeline.storage import Storage
-from pipeline.tables import read_partition, read_table
+from pipeline.segments.config import SegmentationConfig
+from pipeline.segments.plots import plot_energy
+from pipeline.segments.stage import segment_partition
 
 
 class SegmentationSettings(dg.ConfigurableResource):

@@ -8,15 +8,15 @@ from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage
 from models.infer import TokenizerRunner
-from models.stages import (
+from models.tokenizer import TokenizerConfig
+from pipeline.io.storage import Storage
+from pipeline.tokens.stage import (
     codes_partition,
     current_tokenizer,
     load_runner,
     tokenizer_config_for,
     train_or_reuse,
 )
-from models.tokenizer import TokenizerConfig
-from pipeline.storage import Storage
 
 # The resource's defaults are the model's defaults: CLI and assets train the same config.
 _DEFAULTS = TokenizerConfig().model_dump()

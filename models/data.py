@@ -1,6 +1,6 @@
 """Track windows for tokenizer training: loading, idle-window sampling, train/val split.
 
-Input: per video one or more ``.npz`` files (``pipeline.track_store`` layout) with at least
+Input: per video one or more ``.npz`` files (``pipeline.tracks.store`` layout) with at least
 ``velocities (W, T-1, N, 2)`` float16/float32 in normalized units, ``gated (W,)`` bool,
 ``window_index (W,)`` int and ``frame_size (2,)`` = (width, height) of the normalized frames.
 

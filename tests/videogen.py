@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.video import encode_frames
+from pipeline.io.video import encode_frames
 
 BITS = 12
 

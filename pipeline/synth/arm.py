@@ -29,8 +29,9 @@ class ArmPose:
     scale: float
 
 
-def solve_arm(grasp: np.ndarray, heading: float, openness: float, scale: float,
-              layout: Layout = LAYOUT) -> ArmPose:
+def solve_arm(
+    grasp: np.ndarray, heading: float, openness: float, scale: float, layout: Layout = LAYOUT
+) -> ArmPose:
     """Place wrist behind the grasp point along ``heading``; elbow by two-link IK (bent outward).
 
     A wrist out of reach moves the (off-screen) shoulder along the arm line: the worker leans
@@ -52,8 +53,9 @@ def solve_arm(grasp: np.ndarray, heading: float, openness: float, scale: float,
     return ArmPose(sh, elbow, wrist, grasp, heading, openness, scale)
 
 
-def paste_quad(dst: np.ndarray, tex: np.ndarray, p0: np.ndarray, p1: np.ndarray,
-               width: float) -> None:
+def paste_quad(
+    dst: np.ndarray, tex: np.ndarray, p0: np.ndarray, p1: np.ndarray, width: float
+) -> None:
     """Warp ``tex`` (th, tw, 3; x along the limb) onto the rectangle p0 -> p1 of ``width`` px.
 
     Only pixels inside the rectangle change (``BORDER_TRANSPARENT``); work is limited to the
@@ -78,8 +80,14 @@ def paste_quad(dst: np.ndarray, tex: np.ndarray, p0: np.ndarray, p1: np.ndarray,
     off = origin - np.array([x0, y0]) + lin @ np.array([0.5, 0.5]) - 0.5
     m = np.hstack([lin, off[:, None]])
     roi = dst[y0:y1, x0:x1]
-    cv2.warpAffine(tex, m, (x1 - x0, y1 - y0), dst=roi, flags=cv2.INTER_LINEAR,
-                   borderMode=cv2.BORDER_TRANSPARENT)
+    cv2.warpAffine(
+        tex,
+        m,
+        (x1 - x0, y1 - y0),
+        dst=roi,
+        flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_TRANSPARENT,
+    )
 
 
 @dataclass(frozen=True)
@@ -101,8 +109,11 @@ def _fingers(pose: ArmPose, layout: Layout) -> list[tuple[np.ndarray, np.ndarray
     n = np.array([-h[1], h[0]])
     out = []
     for lateral, side, gain in ((0.34, 1.0, 1.0), (0.1, 1.0, 0.75), (0.34, -1.0, 1.0)):
-        knuckle = pose.wrist + h * layout.palm_len * 0.92 * s + n * side * lateral * (
-            layout.palm_width * s)
+        knuckle = (
+            pose.wrist
+            + h * layout.palm_len * 0.92 * s
+            + n * side * lateral * (layout.palm_width * s)
+        )
         ang = side * math.radians(-24.0 + 46.0 * pose.openness) * gain
         d = h * math.cos(ang) + n * math.sin(ang)
         out.append((knuckle, knuckle + d * layout.finger_len * s))
@@ -124,9 +135,11 @@ def draw_shadow(img: np.ndarray, pose: ArmPose, k: float, layout: Layout = LAYOU
     """Darken the bench under the arm: its outline shifted by ``SHADOW_OFFSET`` (hard edge)."""
     h = np.array([math.cos(pose.heading), math.sin(pose.heading)])
     tip = pose.wrist + h * layout.grip_offset * pose.scale
-    rects = [_rect(pose.shoulder, pose.elbow, layout.upper_arm_width),
-             _rect(pose.elbow, pose.wrist, layout.forearm_width),
-             _rect(pose.wrist, tip, layout.palm_width * pose.scale)]
+    rects = [
+        _rect(pose.shoulder, pose.elbow, layout.upper_arm_width),
+        _rect(pose.elbow, pose.wrist, layout.forearm_width),
+        _rect(pose.wrist, tip, layout.palm_width * pose.scale),
+    ]
     pts = [(r + SHADOW_OFFSET) * k for r in rects]
     allp = np.concatenate(pts)
     hgt, wid = img.shape[:2]
@@ -136,34 +149,59 @@ def draw_shadow(img: np.ndarray, pose: ArmPose, k: float, layout: Layout = LAYOU
         return
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     for p in pts:
-        cv2.fillConvexPoly(mask, np.round((p - (x0, y0)) * (1 << SHIFT)).astype(np.int32), 255,
-                           cv2.LINE_8, SHIFT)
-    cv2.circle(mask, (fx((pose.elbow[0] + SHADOW_OFFSET[0]) * k - x0),
-                      fx((pose.elbow[1] + SHADOW_OFFSET[1]) * k - y0)),
-               fx(0.5 * layout.forearm_width * k), 255, -1, cv2.LINE_8, SHIFT)
+        cv2.fillConvexPoly(
+            mask, np.round((p - (x0, y0)) * (1 << SHIFT)).astype(np.int32), 255, cv2.LINE_8, SHIFT
+        )
+    cv2.circle(
+        mask,
+        (
+            fx((pose.elbow[0] + SHADOW_OFFSET[0]) * k - x0),
+            fx((pose.elbow[1] + SHADOW_OFFSET[1]) * k - y0),
+        ),
+        fx(0.5 * layout.forearm_width * k),
+        255,
+        -1,
+        cv2.LINE_8,
+        SHIFT,
+    )
     roi = img[y0:y1, x0:x1]
     cv2.copyTo(cv2.convertScaleAbs(roi, alpha=SHADOW_GAIN), mask, roi)
 
 
-def draw_arm(img: np.ndarray, pose: ArmPose, look: ArmLook, held_kind: int | None,
-             layout: Layout = LAYOUT) -> None:
+def draw_arm(
+    img: np.ndarray, pose: ArmPose, look: ArmLook, held_kind: int | None, layout: Layout = LAYOUT
+) -> None:
     """Draw the arm's shadow, upper arm, forearm, palm, the held part (if any) and fingers."""
     k = look.k
     draw_shadow(img, pose, k, layout)
     sh, el, wr = pose.shoulder * k, pose.elbow * k, pose.wrist * k
     paste_quad(img, look.upper, sh, el, layout.upper_arm_width * k)
-    cv2.circle(img, (fx(el[0]), fx(el[1])), fx(0.5 * layout.forearm_width * k),
-               look.sleeve_color, -1, cv2.LINE_AA, SHIFT)
+    cv2.circle(
+        img,
+        (fx(el[0]), fx(el[1])),
+        fx(0.5 * layout.forearm_width * k),
+        look.sleeve_color,
+        -1,
+        cv2.LINE_AA,
+        SHIFT,
+    )
     paste_quad(img, look.fore, el, wr + (wr - el) * 0.04, layout.forearm_width * k)
     h = np.array([math.cos(pose.heading), math.sin(pose.heading)])
     palm_end = pose.wrist + h * layout.palm_len * pose.scale
     paste_quad(img, look.palm, wr - h * 6.0 * k, palm_end * k, layout.palm_width * pose.scale * k)
     if held_kind is not None:
         g = pose.grasp * k
-        draw_part(img, held_kind, (g[0], g[1]), pose.heading,
-                  0.5 * layout.part_size * pose.scale * k)
+        draw_part(
+            img, held_kind, (g[0], g[1]), pose.heading, 0.5 * layout.part_size * pose.scale * k
+        )
     for knuckle, tip in _fingers(pose, layout):
         paste_quad(img, look.finger, knuckle * k, tip * k, layout.finger_width * pose.scale * k)
-        cv2.circle(img, (fx(tip[0] * k), fx(tip[1] * k)),
-                   fx(0.5 * layout.finger_width * pose.scale * k), look.glove_color, -1,
-                   cv2.LINE_AA, SHIFT)
+        cv2.circle(
+            img,
+            (fx(tip[0] * k), fx(tip[1] * k)),
+            fx(0.5 * layout.finger_width * pose.scale * k),
+            look.glove_color,
+            -1,
+            cv2.LINE_AA,
+            SHIFT,
+        )

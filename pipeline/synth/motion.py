@@ -86,8 +86,11 @@ def _eval_step(step: Step, fps: float) -> tuple[np.ndarray, ...]:
         pos = pos + circle
     so = min_jerk(tau / max(step.open_lead, 1e-6))
     openness = step.open0 + (step.open1 - step.open0) * so
-    depth = step.depth0 + (step.depth1 - step.depth0) * s if step.profile != "still" else (
-        np.full_like(tau, step.depth0))
+    depth = (
+        step.depth0 + (step.depth1 - step.depth0) * s
+        if step.profile != "still"
+        else (np.full_like(tau, step.depth0))
+    )
     return pos, wrist, openness, depth
 
 
@@ -106,8 +109,9 @@ def heading_of(pos: np.ndarray, layout: Layout = LAYOUT) -> np.ndarray:
     return np.arctan2(pos[:, 1] - sy, pos[:, 0] - sx) + SHOULDER_BIAS
 
 
-def trajectory(script: Script, rng: np.random.Generator | None = None,
-               layout: Layout = LAYOUT) -> Trajectory:
+def trajectory(
+    script: Script, rng: np.random.Generator | None = None, layout: Layout = LAYOUT
+) -> Trajectory:
     """Evaluate every frame of ``script``; ``rng`` adds tremor (``None``: no tremor)."""
     parts = [_eval_step(s, script.fps) for s in script.steps]
     pos = np.concatenate([p[0] for p in parts])
@@ -120,5 +124,6 @@ def trajectory(script: Script, rng: np.random.Generator | None = None,
         dpos, dang = _tremor(script.n_frames, rng, script.fps)
         pos, wrist = pos + dpos, wrist + dang
     heading = heading_of(pos, layout) + wrist
-    return Trajectory(pos=pos, heading=heading, openness=np.clip(openness, 0.0, 1.0),
-                      scale=1.0 - depth)
+    return Trajectory(
+        pos=pos, heading=heading, openness=np.clip(openness, 0.0, 1.0), scale=1.0 - depth
+    )

@@ -66,8 +66,9 @@ def _bumps(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
 def _gain(n: int, fps: float, rng: np.random.Generator) -> np.ndarray:
     """Flicker: slow sinusoid (1-3.5 %) x random small steps (every ~5-15 s) x jitter."""
     t = np.arange(n) / fps
-    wave = 1.0 + rng.uniform(0.01, 0.035) * np.sin(2 * np.pi * rng.uniform(0.3, 1.5) * t
-                                                   + rng.uniform(0, 2 * np.pi))
+    wave = 1.0 + rng.uniform(0.01, 0.035) * np.sin(
+        2 * np.pi * rng.uniform(0.3, 1.5) * t + rng.uniform(0, 2 * np.pi)
+    )
     level, steps, i = 1.0, np.ones(n), int(rng.uniform(3.0, 15.0) * fps)
     while i < n:
         level = float(np.clip(level * rng.uniform(0.95, 1.05), 0.88, 1.12))
@@ -92,8 +93,14 @@ def make_nuisance(n_frames: int, fps: float, seed: int, shake: bool) -> Nuisance
         rng = rng_for(seed, SHAKE_STREAM)
         std = rng.uniform(0.5, 3.0)
         rot = rng.uniform(0.05, 0.25)
-        walk = np.stack([_ou(n_frames, fps, std, 0.8, rng), _ou(n_frames, fps, std, 0.8, rng),
-                         _ou(n_frames, fps, rot, 1.2, rng)], axis=1)
+        walk = np.stack(
+            [
+                _ou(n_frames, fps, std, 0.8, rng),
+                _ou(n_frames, fps, std, 0.8, rng),
+                _ou(n_frames, fps, rot, 1.2, rng),
+            ],
+            axis=1,
+        )
         walk[:, :2] += _bumps(n_frames, fps, rng)
         shake_arr = walk
     rng = rng_for(seed, LIGHT_STREAM)
@@ -110,8 +117,9 @@ def apply(img: np.ndarray, frame: int, nz: Nuisance, k: float) -> np.ndarray:
         dx, dy, rot = nz.shake[frame]
         m = cv2.getRotationMatrix2D((0.5 * w, 0.5 * h), float(rot), 1.0)
         m[:, 2] += (dx * k, dy * k)
-        img = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR,
-                             borderMode=cv2.BORDER_REFLECT101)
+        img = cv2.warpAffine(
+            img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+        )
     rng = np.random.default_rng([nz.seed, NOISE_STREAM, frame])
     raw = np.frombuffer(rng.bytes(img.size), np.uint8).reshape(img.shape)
     noise = cv2.LUT(raw, nz.noise_lut)

@@ -59,13 +59,21 @@ def _cap(img: np.ndarray, c: tuple[float, float], angle: float, r: float) -> Non
     _circle(img, c, 0.82 * r, PART_COLORS[2])
     for a in (angle, angle + math.pi / 2):
         seg = _poly(c, np.array([[-0.6 * r, 0.0], [0.6 * r, 0.0]]), a)
-        cv2.line(img, tuple(seg[0]), tuple(seg[1]), (20, 50, 26), max(1, int(0.18 * r)),
-                 cv2.LINE_AA, SHIFT)
+        cv2.line(
+            img,
+            tuple(seg[0]),
+            tuple(seg[1]),
+            (20, 50, 26),
+            max(1, int(0.18 * r)),
+            cv2.LINE_AA,
+            SHIFT,
+        )
     _circle(img, (c[0] - 0.35 * r, c[1] - 0.35 * r), 0.12 * r, (190, 235, 200))
 
 
-def draw_part(img: np.ndarray, kind: int, center: tuple[float, float], angle: float,
-              radius: float) -> None:
+def draw_part(
+    img: np.ndarray, kind: int, center: tuple[float, float], angle: float, radius: float
+) -> None:
     """Draw part ``kind`` (0 nut, 1 block, 2 cap) of ``radius`` px at ``center`` (output px)."""
     if kind == 0:
         _nut(img, center, angle, radius)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.io.video import encode_frames
 from pipeline.synth import nuisance
 from pipeline.synth.arm import ArmLook, draw_arm, solve_arm
 from pipeline.synth.motion import MOTION_STREAM, Trajectory, trajectory
@@ -31,7 +32,6 @@ from pipeline.synth.scene import (
 )
 from pipeline.synth.script import Script, ground_truth, plan_script, rng_for
 from pipeline.synth.textures import fabric, glove
-from pipeline.video import encode_frames
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,11 @@ def video_seed(seed: int, index: int) -> int:
 
 
 SLEEVES: tuple[tuple[int, int, int], ...] = (
-    (46, 66, 112), (70, 84, 60), (96, 46, 40), (60, 62, 70))
+    (46, 66, 112),
+    (70, 84, 60),
+    (96, 46, 40),
+    (60, 62, 70),
+)
 GLOVES: tuple[tuple[int, int, int], ...] = ((214, 186, 60), (200, 204, 210), (226, 120, 40))
 
 
@@ -103,8 +107,9 @@ def _arm_look(k: float, rng: np.random.Generator) -> ArmLook:
     )
 
 
-def build_video(seconds: float, seed: int, preset: str = "test",
-                shake: bool | None = None) -> SynthVideo:
+def build_video(
+    seconds: float, seed: int, preset: str = "test", shake: bool | None = None
+) -> SynthVideo:
     """Plan and prepare the video of ``seed`` (no rendering); ``shake=None``: the seed decides."""
     p = get_preset(preset)
     script = plan_script(seconds, seed, p.fps)
@@ -127,15 +132,17 @@ def render_frame(v: SynthVideo, frame: int) -> np.ndarray:
     draw_riding(img, v.scene, v.riders, frame / v.script.fps)
     draw_fixture_parts(img, v.scene, v.script, frame)
     tr = v.traj
-    pose = solve_arm(tr.pos[frame], float(tr.heading[frame]), float(tr.openness[frame]),
-                     float(tr.scale[frame]))
+    pose = solve_arm(
+        tr.pos[frame], float(tr.heading[frame]), float(tr.openness[frame]), float(tr.scale[frame])
+    )
     held = int(v.held[frame])
     draw_arm(img, pose, v.look, held if held >= 0 else None)
     return nuisance.apply(img, frame, v.nz, v.scene.k)
 
 
-def iter_frames_rgb(v: SynthVideo, progress: Callable[[int], None] | None = None
-                    ) -> Iterator[np.ndarray]:
+def iter_frames_rgb(
+    v: SynthVideo, progress: Callable[[int], None] | None = None
+) -> Iterator[np.ndarray]:
     """All frames in order; ``progress(k)`` gets the number of new frames every 30 frames."""
     pending = 0
     for f in range(v.script.n_frames):
@@ -156,16 +163,29 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
 
 def _meta(v: SynthVideo, seed: int, preset: str) -> dict:
     return {
-        "generator": "laps-synth", "version": SYNTH_VERSION, "seed": seed, "preset": preset,
-        "width": v.preset.width, "height": v.preset.height, "fps": v.preset.fps,
-        "n_frames": v.script.n_frames, "shake": v.nz.shake is not None,
-        "noise_sigma": v.nz.noise_sigma, "belt_speed_design_px_s": v.scene.belt_speed,
+        "generator": "laps-synth",
+        "version": SYNTH_VERSION,
+        "seed": seed,
+        "preset": preset,
+        "width": v.preset.width,
+        "height": v.preset.height,
+        "fps": v.preset.fps,
+        "n_frames": v.script.n_frames,
+        "shake": v.nz.shake is not None,
+        "noise_sigma": v.nz.noise_sigma,
+        "belt_speed_design_px_s": v.scene.belt_speed,
     }
 
 
-def render_video(out_path: str | Path, *, seconds: float, seed: int, preset: str = "test",
-                 shake: bool | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict:
+def render_video(
+    out_path: str | Path,
+    *,
+    seconds: float,
+    seed: int,
+    preset: str = "test",
+    shake: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
     """Render one video to ``out_path`` (.mp4) plus its JSON files; return the ground truth.
 
     ``progress(k)`` is called with the number of frames rendered since its previous call.
@@ -185,8 +205,13 @@ def render_video(out_path: str | Path, *, seconds: float, seed: int, preset: str
         os.replace(tmp, out_path)
     finally:
         tmp.unlink(missing_ok=True)
-    log.info("wrote %s: %d frames, %d segments, shake=%s", out_path, n, len(truth["segments"]),
-             v.nz.shake is not None)
+    log.info(
+        "wrote %s: %d frames, %d segments, shake=%s",
+        out_path,
+        n,
+        len(truth["segments"]),
+        v.nz.shake is not None,
+    )
     return truth
 
 
@@ -195,9 +220,17 @@ def frames_per_video(seconds: float, preset: str = "test") -> int:
     return int(round(seconds * get_preset(preset).fps))
 
 
-def synthesize(out_dir: str | Path, *, videos: int, seconds: float, seed: int,
-               preset: str = "test", stem_prefix: str = "station", shake: bool | None = None,
-               progress: Callable[[int], None] | None = None) -> list[Path]:
+def synthesize(
+    out_dir: str | Path,
+    *,
+    videos: int,
+    seconds: float,
+    seed: int,
+    preset: str = "test",
+    stem_prefix: str = "station",
+    shake: bool | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Path]:
     """Render ``videos`` videos named ``{stem_prefix}-{seed:04d}-{i:03d}.mp4`` into ``out_dir``.
 
     Video ``i`` uses ``video_seed(seed, i)``. ``progress(k)`` receives the number of frames
@@ -211,7 +244,13 @@ def synthesize(out_dir: str | Path, *, videos: int, seconds: float, seed: int,
     paths = []
     for i in range(videos):
         path = out / f"{stem_prefix}-{seed:04d}-{i:03d}.mp4"
-        render_video(path, seconds=seconds, seed=video_seed(seed, i), preset=preset,
-                     shake=shake, progress=progress)
+        render_video(
+            path,
+            seconds=seconds,
+            seed=video_seed(seed, i),
+            preset=preset,
+            shake=shake,
+            progress=progress,
+        )
         paths.append(path)
     return paths

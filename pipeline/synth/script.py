@@ -20,7 +20,14 @@ from pipeline.synth.layout import LAYOUT, Layout, Point, approach_dir, hand_head
 log = logging.getLogger(__name__)
 
 LABELS: tuple[str, ...] = (
-    "reach", "grasp", "transport", "insert", "screw", "release", "retract", "idle"
+    "reach",
+    "grasp",
+    "transport",
+    "insert",
+    "screw",
+    "release",
+    "retract",
+    "idle",
 )
 N_PART_KINDS = 3  # one kind per bin
 OPEN_REST, OPEN_FULL, OPEN_HOLD = 0.55, 1.0, 0.12
@@ -149,10 +156,21 @@ class _Planner:
 
     def push(self, spec: _Spec, start: int, n: int) -> None:
         step = Step(
-            label=spec.label, start=start, end=start + n, p0=self.pos, p1=spec.p1,
-            open0=self.open, open1=spec.open1, depth0=self.depth, depth1=spec.depth1,
-            profile=spec.profile, arc=spec.arc, freq_hz=spec.freq_hz, amp_deg=spec.amp_deg,
-            radius=spec.radius, open_lead=spec.open_lead,
+            label=spec.label,
+            start=start,
+            end=start + n,
+            p0=self.pos,
+            p1=spec.p1,
+            open0=self.open,
+            open1=spec.open1,
+            depth0=self.depth,
+            depth1=spec.depth1,
+            profile=spec.profile,
+            arc=spec.arc,
+            freq_hz=spec.freq_hz,
+            amp_deg=spec.amp_deg,
+            radius=spec.radius,
+            open_lead=spec.open_lead,
         )
         self.steps.append(step)
         if spec.event is not None:
@@ -189,8 +207,12 @@ class _Planner:
         for slot, (part, pos, angle, since) in sorted(self.occupied.items()):
             self.placements.append(Placement(slot, part, pos, angle, since, self.n_frames))
         return Script(
-            fps=self.fps, n_frames=self.n_frames, steps=tuple(self.steps),
-            holds=tuple(self.holds), placements=tuple(self.placements), drops=tuple(self.drops),
+            fps=self.fps,
+            n_frames=self.n_frames,
+            steps=tuple(self.steps),
+            holds=tuple(self.holds),
+            placements=tuple(self.placements),
+            drops=tuple(self.drops),
         )
 
 
@@ -211,21 +233,38 @@ def _rest(pl: _Planner) -> Point:
 
 def _reach(pl: _Planner, target: Point) -> _Spec:
     rng = pl.rng
-    return _Spec("reach", _motion_seconds(pl.pos, target, rng.uniform(300, 600), rng), target,
-                 OPEN_FULL, arc=float(rng.uniform(-35, 35)), open_lead=0.7)
+    return _Spec(
+        "reach",
+        _motion_seconds(pl.pos, target, rng.uniform(300, 600), rng),
+        target,
+        OPEN_FULL,
+        arc=float(rng.uniform(-35, 35)),
+        open_lead=0.7,
+    )
 
 
 def _grasp(pl: _Planner, at: Point, event: tuple[str, int]) -> _Spec:
     rng = pl.rng
     nudge = rng.uniform(2.0, 5.0) * approach_dir(at, pl.layout)
-    return _Spec("grasp", float(rng.uniform(0.4, 1.0)), _offset(at, nudge, 1.0), OPEN_HOLD,
-                 depth1=0.04, event=event)
+    return _Spec(
+        "grasp",
+        float(rng.uniform(0.4, 1.0)),
+        _offset(at, nudge, 1.0),
+        OPEN_HOLD,
+        depth1=0.04,
+        event=event,
+    )
 
 
 def _transport(pl: _Planner, start: Point, target: Point) -> _Spec:
     rng = pl.rng
-    return _Spec("transport", _motion_seconds(start, target, rng.uniform(220, 450), rng), target,
-                 OPEN_HOLD, arc=float(rng.uniform(-45, 45)))
+    return _Spec(
+        "transport",
+        _motion_seconds(start, target, rng.uniform(220, 450), rng),
+        target,
+        OPEN_HOLD,
+        arc=float(rng.uniform(-45, 45)),
+    )
 
 
 def _release(pl: _Planner, at: Point, event: tuple[str, int]) -> _Spec:
@@ -237,8 +276,14 @@ def _release(pl: _Planner, at: Point, event: tuple[str, int]) -> _Spec:
 def _retract(pl: _Planner, start: Point) -> _Spec:
     rng = pl.rng
     rest = _rest(pl)
-    return _Spec("retract", _motion_seconds(start, rest, rng.uniform(320, 650), rng), rest,
-                 OPEN_REST, arc=float(rng.uniform(-35, 35)), open_lead=0.8)
+    return _Spec(
+        "retract",
+        _motion_seconds(start, rest, rng.uniform(320, 650), rng),
+        rest,
+        OPEN_REST,
+        arc=float(rng.uniform(-35, 35)),
+        open_lead=0.8,
+    )
 
 
 def _assembly_cycle(pl: _Planner, slot: int) -> list[_Spec]:
@@ -253,12 +298,30 @@ def _assembly_cycle(pl: _Planner, slot: int) -> list[_Spec]:
     approach = _offset(slot_pos, d, -float(rng.uniform(14.0, 26.0)))
     specs = [_reach(pl, pick), grasp, _transport(pl, grasp.p1, approach)]
     depth = float(rng.uniform(0.06, 0.1))
-    specs.append(_Spec("insert", float(rng.uniform(0.5, 1.2)), slot_pos, OPEN_HOLD,
-                       depth1=depth, profile="push"))
+    specs.append(
+        _Spec(
+            "insert",
+            float(rng.uniform(0.5, 1.2)),
+            slot_pos,
+            OPEN_HOLD,
+            depth1=depth,
+            profile="push",
+        )
+    )
     if rng.random() < 0.5:
-        specs.append(_Spec("screw", float(rng.uniform(1.0, 3.0)), slot_pos, OPEN_HOLD,
-                           depth1=depth, profile="screw", freq_hz=float(rng.uniform(2.0, 4.0)),
-                           amp_deg=float(rng.uniform(18, 35)), radius=float(rng.uniform(1.5, 3.5))))
+        specs.append(
+            _Spec(
+                "screw",
+                float(rng.uniform(1.0, 3.0)),
+                slot_pos,
+                OPEN_HOLD,
+                depth1=depth,
+                profile="screw",
+                freq_hz=float(rng.uniform(2.0, 4.0)),
+                amp_deg=float(rng.uniform(18, 35)),
+                radius=float(rng.uniform(1.5, 3.5)),
+            )
+        )
     release = _release(pl, slot_pos, ("place_slot", slot))
     return [*specs, release, _retract(pl, release.p1)]
 
@@ -270,8 +333,13 @@ def _unload_cycle(pl: _Planner, slot: int) -> list[_Spec]:
     grasp = _grasp(pl, at, ("pick_slot", slot))
     drop = (float(rng.uniform(250, 560)), float(lay.belt_center_y() + rng.uniform(-12, 12)))
     release = _release(pl, drop, ("drop_belt", -1))
-    return [_reach(pl, at), grasp, _transport(pl, grasp.p1, drop), release,
-            _retract(pl, release.p1)]
+    return [
+        _reach(pl, at),
+        grasp,
+        _transport(pl, grasp.p1, drop),
+        release,
+        _retract(pl, release.p1),
+    ]
 
 
 def _next_cycle(pl: _Planner) -> list[_Spec]:
@@ -293,8 +361,20 @@ def _finish(pl: _Planner) -> None:
         return
     last = pl.steps[-1]
     if left >= pl.frames(0.5) and last.label != "idle":
-        pl.steps.append(Step("idle", pl.t, pl.n_frames, pl.pos, pl.pos, pl.open, pl.open,
-                             pl.depth, pl.depth, profile="still"))
+        pl.steps.append(
+            Step(
+                "idle",
+                pl.t,
+                pl.n_frames,
+                pl.pos,
+                pl.pos,
+                pl.open,
+                pl.open,
+                pl.depth,
+                pl.depth,
+                profile="still",
+            )
+        )
     else:
         pl.steps[-1] = replace(last, end=pl.n_frames)
     pl.t = pl.n_frames
@@ -309,8 +389,9 @@ def _initial_state(pl: _Planner) -> None:
             pl.occupied[s] = (kind, pos, float(pl.rng.uniform(-math.pi, math.pi)), 0)
 
 
-def make_script(seconds: float, fps: float, rng: np.random.Generator,
-                layout: Layout = LAYOUT) -> Script:
+def make_script(
+    seconds: float, fps: float, rng: np.random.Generator, layout: Layout = LAYOUT
+) -> Script:
     """Plan ``round(seconds * fps)`` frames of work: idle lead-in, then cycles until the end."""
     n_frames = int(round(seconds * fps))
     if n_frames < 1 or fps <= 0:
@@ -332,8 +413,7 @@ def make_script(seconds: float, fps: float, rng: np.random.Generator,
                 fits = False
                 break
             if pause:
-                pl.push(_Spec("idle", 0.0, pl.pos, pl.open, pl.depth, profile="still"),
-                        pl.t, pause)
+                pl.push(_Spec("idle", 0.0, pl.pos, pl.open, pl.depth, profile="still"), pl.t, pause)
             pl.push(spec, pl.t, n)
         if not fits:
             break

@@ -9,9 +9,9 @@ from assets.automation import landing_sensor
 from assets.definitions import defs
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
-from pipeline import catalog
-from pipeline.storage import open_storage
-from pipeline.tables import read_partition
+from pipeline.io import catalog
+from pipeline.io.storage import open_storage
+from pipeline.io.tables import read_partition
 
 
 @pytest.fixture()

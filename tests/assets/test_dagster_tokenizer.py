@@ -7,9 +7,9 @@ import pytest
 from assets import ingest, motion, segments, tokenizer
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
-from pipeline.storage import open_storage
+from pipeline.io.storage import open_storage
+from pipeline.io.tables import read_partition
 from pipeline.synth import render_video
-from pipeline.tables import read_partition
 
 DATE = "2026-04-02"
 TINY = {"d_model": 32, "heads": 2, "enc_layers": 1, "dec_layers": 1, "max_epochs": 1}
@@ -113,7 +113,7 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
 
 
 def test_segmentation_resource_defaults_follow_the_pipeline_config():
-    from pipeline.segmentation import SegmentationConfig
+    from pipeline.segments.config import SegmentationConfig
 
     assert segments.SegmentationSettings().config() == SegmentationConfig()
     off = segments.SegmentationSettings(conveyor_filter=False, max_len_sec=2.0).config()

@@ -7,9 +7,9 @@ from videogen import make_video
 from assets import ingest, motion
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
-from pipeline import catalog
-from pipeline.storage import open_storage
-from pipeline.tables import read_partition
+from pipeline.io import catalog
+from pipeline.io.storage import open_storage
+from pipeline.io.tables import read_partition
 
 pytestmark = pytest.mark.s3
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.schemas import (
+from pipeline.io.schemas import (
     ENERGY,
     ENERGY_VERSION,
     VIDEOS,
@@ -18,9 +18,9 @@ from pipeline.schemas import (
     WINDOWS,
     WINDOWS_VERSION,
 )
-from pipeline.segfile import Segment, SegmentFile, write_segments
-from pipeline.storage import open_storage
-from pipeline.tables import write_partition
+from pipeline.io.storage import open_storage
+from pipeline.io.tables import write_partition
+from pipeline.segments.segfile import Segment, SegmentFile, write_segments
 
 STRIDE_SEC = 0.4  # 4 frames at 10 fps
 SPAN_SEC = 1.5  # first to last frame of a 16-frame window

@@ -9,15 +9,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.baselines import (
+from pipeline.evaluation.baselines import (
     BASELINE_NAMES,
     BaselineError,
     load_store_videos,
     method_settings,
     write_baselines,
 )
-from pipeline.segfile import read_segments
-from pipeline.segmenters import HysteresisParams
+from pipeline.segments.segfile import read_segments
+from pipeline.segments.segmenters import HysteresisParams
 
 
 def _contiguous(path: Path) -> list[tuple[float, float, str | None]]:

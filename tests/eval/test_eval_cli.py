@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.baselines import BASELINE_NAMES
-from pipeline.cli import main
-from pipeline.cli_eval import eval_
+from pipeline.cli.evaluate import eval_
+from pipeline.cli.main import main
+from pipeline.evaluation.baselines import BASELINE_NAMES
 
 METRICS = {"boundary_f1@0.5", "boundary_f1@1.0", "boundary_f1@2.0", "boundary_f1@5.0"}
 METRICS |= {"segment_f1@0.1", "segment_f1@0.25", "segment_f1@0.5", "n_true", "n_pred"}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.calibration import CalibrationError
-from pipeline.energy import EnergySeries
-from pipeline.energy_segmentation import (
+from pipeline.segments.calibration import CalibrationError
+from pipeline.segments.energy import EnergySeries
+from pipeline.segments.energy_segmentation import (
     DEFAULT_PARAMS,
     EnergySegmentationError,
     calibrated_hysteresis,
 )
-from pipeline.segmenters import HysteresisParams
+from pipeline.segments.segmenters import HysteresisParams
 
 N = 50
 TIMES = 0.75 + 0.4 * np.arange(N)  # window centres: stride 0.4 s, 1.5 s windows

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.benchmarks import (
+from pipeline.evaluation.benchmarks import (
     QUALITY_COLUMNS,
     QUALITY_HEADER,
     SPEED_HEADER,

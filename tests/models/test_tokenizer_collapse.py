@@ -9,7 +9,7 @@ import pytest
 
 from models.infer import TokenizerRunner
 from models.train import train_tokenizer
-from pipeline.energy import latent_action_energy
+from pipeline.segments.energy import latent_action_energy
 from tests.models.conftest import FRAME_SIZE, tiny_config, write_tracks
 
 DIRECTIONS = np.array(

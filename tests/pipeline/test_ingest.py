@@ -4,10 +4,10 @@ import pytest
 from videogen import make_video
 
 from pipeline.config import VideoConfig, WindowConfig
-from pipeline.ingest import discover, plan_chunks, window_count
-from pipeline.stages import chunk_partition, ingest_partition
-from pipeline.storage import open_storage
-from pipeline.tables import read_partition, schema_version_of
+from pipeline.ingest.landing import discover, plan_chunks, window_count
+from pipeline.ingest.stage import chunk_partition, ingest_partition
+from pipeline.io.storage import open_storage
+from pipeline.io.tables import read_partition, schema_version_of
 
 WIN = WindowConfig()
 

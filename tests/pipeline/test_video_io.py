@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from videogen import decode_index, make_video
 
-from pipeline.ingest import normalized_frame_count, source_index
-from pipeline.video import (
+from pipeline.ingest.landing import normalized_frame_count, source_index
+from pipeline.io.video import (
     VideoError,
     count_frames,
     iter_frames,

@@ -17,7 +17,7 @@ import torch
 
 from models.checkpoint import save_checkpoint
 from models.tokenizer import MotionTokenizer, TokenizerConfig
-from pipeline.video import encode_frames
+from pipeline.io.video import encode_frames
 
 BLOCK_MOVE = (4.0, 8.0)  # seconds
 
@@ -83,8 +83,8 @@ class BlockStore:
 
 @pytest.fixture(scope="module")
 def block_store(tmp_path_factory: pytest.TempPathFactory) -> BlockStore:
-    from pipeline.cli_segment import run_folder
-    from pipeline.segmentation import SegmentationConfig
+    from pipeline.cli.segment import run_folder
+    from pipeline.segments.config import SegmentationConfig
 
     base = tmp_path_factory.mktemp("segstage-block")
     input_dir = base / "input"

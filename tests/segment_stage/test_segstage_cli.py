@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli import main
-from pipeline.segfile import read_segments
-from pipeline.storage import LocalStorage
+from pipeline.cli.main import main
+from pipeline.io.storage import LocalStorage
+from pipeline.io.tables import read_partition
+from pipeline.io.video import count_frames
+from pipeline.segments.segfile import read_segments
 from pipeline.synth import render_video
-from pipeline.tables import read_partition
-from pipeline.video import count_frames
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,7 @@ def test_laps_segment_with_only_bad_files_fails(tmp_path):
 
 
 def test_input_files_flat_or_recursive_without_hidden_files_or_the_output(tmp_path):
-    from pipeline.cli_segment import default_station, input_files
+    from pipeline.cli.segment import default_station, input_files
 
     for rel in ("a.mp4", "B.MOV", "notes.txt", ".hidden.mp4", "sub/c.mkv", "out/clip.mp4"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)

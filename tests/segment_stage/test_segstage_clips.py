@@ -9,9 +9,9 @@ import av
 import pytest
 from videogen import decode_index, make_video
 
-from pipeline.clips import ClipSpec, clip_key, even_size, write_clips
-from pipeline.storage import LocalStorage
-from pipeline.video import count_frames, iter_frames, probe_video
+from pipeline.io.storage import LocalStorage
+from pipeline.io.video import count_frames, iter_frames, probe_video
+from pipeline.segments.clips import ClipSpec, clip_key, even_size, write_clips
 
 
 def _decoded_indexes(path: Path) -> list[int]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline import schemas
-from pipeline.segment_stage import segment_id, segment_partition, segments_json_key
-from pipeline.segmentation import SegmentationConfig
-from pipeline.storage import LocalStorage
-from pipeline.tables import read_partition
-from pipeline.video import count_frames
+from pipeline.io import schemas
+from pipeline.io.storage import LocalStorage
+from pipeline.io.tables import read_partition
+from pipeline.io.video import count_frames
+from pipeline.segments.config import SegmentationConfig
+from pipeline.segments.stage import segment_id, segment_partition, segments_json_key
 
 CHANGEPOINT = SegmentationConfig(method="changepoint", features=("motion",))
 
@@ -116,7 +116,7 @@ def test_other_methods_write_valid_outputs(block_store, method):
 
 
 def test_the_given_checkpoint_is_the_current_one(block_store):
-    from models.stages import current_tokenizer
+    from pipeline.tokens.stage import current_tokenizer
 
     store = LocalStorage(block_store.root)
     current = current_tokenizer(store)

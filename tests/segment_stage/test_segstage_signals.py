@@ -8,17 +8,18 @@ import pytest
 import torch
 
 from models.fsq import FSQ
-from pipeline.segfile import Segment
-from pipeline.segment_stage import segment_id
-from pipeline.segmentation import SignalError, VideoSignals, codes_to_latents, to_frames
-from pipeline.segmentation.motion import (
+from pipeline.segments.motion import (
     StepTracks,
     conveyor_weights,
     motion_features,
     phase_standardize,
     step_velocities,
 )
-from pipeline.window_tracks import WindowTracks
+from pipeline.segments.segfile import Segment
+from pipeline.segments.signals import SignalError, VideoSignals, codes_to_latents
+from pipeline.segments.stage import segment_id
+from pipeline.segments.station import to_frames
+from pipeline.tracks.window_tracks import WindowTracks
 
 
 @pytest.mark.parametrize("levels", [(8, 5, 5, 5), (4, 3), (8, 8, 6, 5), (2, 7)])
@@ -224,8 +225,8 @@ def test_phase_standardize_removes_a_saw_tooth():
 
 
 def test_fingerprint_follows_the_weights_in_use():
-    from pipeline.segmentation import SegmentationConfig
-    from pipeline.segmentation import config as segconfig
+    from pipeline.segments import config as segconfig
+    from pipeline.segments.config import SegmentationConfig
 
     default = SegmentationConfig()
     explicit = SegmentationConfig(feature_weights=default.weights())

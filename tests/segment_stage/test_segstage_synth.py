@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli_segment import run_folder
-from pipeline.metrics import score_segmentation
-from pipeline.segfile import read_segments
-from pipeline.segmentation import SegmentationConfig
+from pipeline.cli.segment import run_folder
+from pipeline.evaluation.metrics import score_segmentation
+from pipeline.segments.config import SegmentationConfig
+from pipeline.segments.segfile import read_segments
 from pipeline.synth import render_video
 from tests.segment_stage.conftest import make_checkpoint
 

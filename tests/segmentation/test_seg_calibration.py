@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.calibration import (
+from pipeline.segments.calibration import (
     CalibrationError,
     CalibrationInput,
     best_f1_threshold,
@@ -14,7 +14,7 @@ from pipeline.calibration import (
     otsu_threshold,
     pseudo_labels,
 )
-from pipeline.energy import ema
+from pipeline.segments.energy import ema
 
 
 def _bimodal(seed: int, n_blocks: int = 20) -> CalibrationInput:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.segfile import Segment
-from pipeline.segmenters import (
+from pipeline.segments.segfile import Segment
+from pipeline.segments.segmenters import (
     ChangePointSegmenter,
     CombinedSegmenter,
     HysteresisSegmenter,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.energy import (
+from pipeline.segments.energy import (
     EnergyError,
     EnergySeries,
     ema,

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation import (
+from pipeline.evaluation.harness import (
     EvaluationError,
     evaluate_dirs,
     uniform_segmentation,
     write_uniform_baseline,
 )
-from pipeline.segfile import Segment, SegmentFile, write_segments
+from pipeline.segments.segfile import Segment, SegmentFile, write_segments
 
 
 def _write(folder: Path, stem: str, edges: list[float], fps: float = 10.0) -> None:

@@ -7,7 +7,7 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import maximum_bipartite_matching
 
-from pipeline.metrics import (
+from pipeline.evaluation.metrics import (
     MatchScore,
     boundary_score,
     dedup_boundaries,
@@ -17,7 +17,7 @@ from pipeline.metrics import (
     score_segmentation,
     segment_score,
 )
-from pipeline.segfile import Segment
+from pipeline.segments.segfile import Segment
 
 
 def _segs(edges: list[float], label: str | None = None) -> list[Segment]:

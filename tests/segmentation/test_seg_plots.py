@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.plots import plot_energy
+from pipeline.segments.plots import plot_energy
 
 
 def test_plot_energy_writes_png(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.segfile import (
+from pipeline.segments.segfile import (
     Segment,
     SegmentFile,
     SegmentFileError,

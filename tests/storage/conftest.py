@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.storage import S3Settings, Storage, open_storage
+from pipeline.io.storage import S3Settings, Storage, open_storage
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

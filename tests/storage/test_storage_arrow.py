@@ -9,7 +9,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 
-from pipeline.storage import Storage
+from pipeline.io.storage import Storage
 
 TABLE = "tables/segments"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from pipeline.storage import (
+from pipeline.io.storage import (
     LocalStorage,
     S3Storage,
     Storage,
@@ -157,7 +157,7 @@ def test_s3_multipart_upload_appears_whole(
 ) -> None:
     assert isinstance(store, S3Storage)
     small_parts = TransferConfig(multipart_threshold=5 * 2**20, multipart_chunksize=5 * 2**20)
-    monkeypatch.setattr("pipeline.storage.s3._TRANSFER", small_parts)
+    monkeypatch.setattr("pipeline.io.storage.s3._TRANSFER", small_parts)
     src = tmp_path / "big.bin"
     src.write_bytes(uuid.uuid4().bytes * (11 * 2**20 // 16))
     store.put_file(join_key("big", "big.bin"), src)

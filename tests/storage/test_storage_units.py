@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline.storage import (
+from pipeline.io.storage import (
     LocalStorage,
     S3Settings,
     S3Storage,

@@ -86,8 +86,7 @@ def test_tremor_is_tiny_but_present() -> None:
 def test_arm_ik_keeps_limb_lengths(scripted) -> None:
     _, tr = scripted
     for f in range(0, len(tr.pos), 7):
-        pose = solve_arm(tr.pos[f], float(tr.heading[f]), float(tr.openness[f]),
-                         float(tr.scale[f]))
+        pose = solve_arm(tr.pos[f], float(tr.heading[f]), float(tr.openness[f]), float(tr.scale[f]))
         assert np.hypot(*(pose.elbow - pose.shoulder)) == pytest.approx(LAYOUT.upper_arm_len)
         assert np.hypot(*(pose.wrist - pose.elbow)) == pytest.approx(LAYOUT.forearm_len)
         assert 0 <= pose.grasp[0] <= 640 and 0 <= pose.grasp[1] <= 480

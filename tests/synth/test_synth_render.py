@@ -9,9 +9,9 @@ import av
 import numpy as np
 import pytest
 
+from pipeline.io.video import probe_video
 from pipeline.synth import PRESETS, build_video, render_frame, render_video, synthesize
 from pipeline.synth.layout import LAYOUT
-from pipeline.video import probe_video
 
 SECONDS = 3.0
 SEED = 21
@@ -20,8 +20,7 @@ SEED = 21
 def decode_gray(path: Path) -> np.ndarray:
     """All frames of ``path`` as float32 gray (N, H, W)."""
     with av.open(str(path)) as c:
-        return np.stack([f.to_ndarray(format="gray").astype(np.float32)
-                         for f in c.decode(video=0)])
+        return np.stack([f.to_ndarray(format="gray").astype(np.float32) for f in c.decode(video=0)])
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +38,7 @@ def test_files_decode_at_preset_format(rendered) -> None:
     path, truth = rendered["a"]
     p = PRESETS["test"]
     probe = probe_video(path)
-    assert (probe.width, probe.height, probe.fps, probe.codec) == (p.width, p.height, p.fps,
-                                                                   "h264")
+    assert (probe.width, probe.height, probe.fps, probe.codec) == (p.width, p.height, p.fps, "h264")
     with av.open(str(path)) as c:
         stream = c.streams.video[0]
         assert stream.codec_context.pix_fmt == "yuv420p"
@@ -55,7 +53,10 @@ def test_files_decode_at_preset_format(rendered) -> None:
     meta = json.loads(path.with_name("clip.synth.json").read_text())
     assert meta["seed"] == SEED and meta["shake"] is False and meta["n_frames"] == len(frames)
     assert sorted(q.name for q in path.parent.iterdir()) == [
-        "clip.mp4", "clip.segments.json", "clip.synth.json"]  # no temp files left
+        "clip.mp4",
+        "clip.segments.json",
+        "clip.synth.json",
+    ]  # no temp files left
 
 
 def test_same_seed_same_output_other_seed_differs(rendered) -> None:
@@ -68,8 +69,11 @@ def test_same_seed_same_output_other_seed_differs(rendered) -> None:
 
 
 def _frames_of(truth: dict, label: str, fps: float) -> list[range]:
-    return [range(round(s["start_sec"] * fps) + 1, round(s["end_sec"] * fps))
-            for s in truth["segments"] if s["label"] == label]
+    return [
+        range(round(s["start_sec"] * fps) + 1, round(s["end_sec"] * fps))
+        for s in truth["segments"]
+        if s["label"] == label
+    ]
 
 
 def test_motion_happens_where_the_script_says(rendered) -> None:
@@ -104,14 +108,13 @@ def test_camera_shake_moves_static_background() -> None:
 
 def test_synthesize_names_progress_and_seeds(tmp_path: Path) -> None:
     done: list[int] = []
-    paths = synthesize(tmp_path, videos=2, seconds=0.5, seed=3, preset="test",
-                       progress=done.append)
+    paths = synthesize(tmp_path, videos=2, seconds=0.5, seed=3, preset="test", progress=done.append)
     assert [p.name for p in paths] == ["station-0003-000.mp4", "station-0003-001.mp4"]
     assert sum(done) == 2 * 15
-    truths = [json.loads(p.with_name(p.name[:-4] + ".segments.json").read_text())
-              for p in paths]
-    seeds = [json.loads(p.with_name(p.name[:-4] + ".synth.json").read_text())["seed"]
-             for p in paths]
+    truths = [json.loads(p.with_name(p.name[:-4] + ".segments.json").read_text()) for p in paths]
+    seeds = [
+        json.loads(p.with_name(p.name[:-4] + ".synth.json").read_text())["seed"] for p in paths
+    ]
     assert seeds[0] != seeds[1]
     assert all(t["video"] == p.name for t, p in zip(truths, paths, strict=True))
 

@@ -10,13 +10,22 @@ from pipeline.synth.script import LABELS, ground_truth, plan_script
 
 FPS = 30.0
 DURATIONS = {  # seconds, per label (the last step of a video may be stretched by < 0.5 s)
-    "reach": (0.6, 2.0), "transport": (0.6, 2.0), "retract": (0.6, 2.0),
-    "grasp": (0.4, 1.0), "release": (0.4, 1.0), "insert": (0.5, 1.2), "screw": (1.0, 3.0),
+    "reach": (0.6, 2.0),
+    "transport": (0.6, 2.0),
+    "retract": (0.6, 2.0),
+    "grasp": (0.4, 1.0),
+    "release": (0.4, 1.0),
+    "insert": (0.5, 1.2),
+    "screw": (1.0, 3.0),
     "idle": (0.5, 3.0),
 }
 NEXT = {  # which primitive may follow which (idle pauses removed)
-    "reach": {"grasp"}, "grasp": {"transport"}, "transport": {"insert", "release"},
-    "insert": {"screw", "release"}, "screw": {"release"}, "release": {"retract"},
+    "reach": {"grasp"},
+    "grasp": {"transport"},
+    "transport": {"insert", "release"},
+    "insert": {"screw", "release"},
+    "screw": {"release"},
+    "release": {"retract"},
     "retract": {"reach"},
 }
 

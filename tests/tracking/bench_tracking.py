@@ -18,9 +18,9 @@ import cv2
 import numpy as np
 
 from pipeline.config import WindowConfig
-from pipeline.flow import DisMover, PreparedFrame, downscale
-from pipeline.tracking import TrackingConfig, track_windows
-from pipeline.video import Frame
+from pipeline.io.video import Frame
+from pipeline.tracks.flow import DisMover, PreparedFrame, downscale
+from pipeline.tracks.tracking import TrackingConfig, track_windows
 
 log = logging.getLogger("bench_tracking")
 

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from pipeline.video import Frame
+from pipeline.io.video import Frame
 
 Motion = Callable[[int], tuple[np.ndarray, np.ndarray]]  # k -> (A (2, 2), t (2,)) of frame k
 

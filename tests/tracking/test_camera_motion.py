@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.camera_motion import (
+from pipeline.tracks.camera_motion import (
     compensate_camera,
     global_motion_share,
     mean_visible_speed,

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.flow import DisMover, PairMotion, PreparedFrame, downscale, sample_field, to_gray
+from pipeline.tracks.flow import (
+    DisMover,
+    PairMotion,
+    PreparedFrame,
+    downscale,
+    sample_field,
+    to_gray,
+)
 
 
 def test_sample_field_is_bilinear_in_continuous_coordinates():

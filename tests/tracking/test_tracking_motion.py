@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import WindowConfig
-from pipeline.tracking import TrackingConfig, track_windows
-from pipeline.window_tracks import seed_grid
+from pipeline.tracks.tracking import TrackingConfig, track_windows
+from pipeline.tracks.window_tracks import seed_grid
 
 WCFG = WindowConfig()
 T = WCFG.window_frames

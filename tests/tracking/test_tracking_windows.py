@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import pipeline.flow as flow
+import pipeline.tracks.flow as flow
 from pipeline.config import WindowConfig
-from pipeline.tracking import TrackingConfig, WindowTracks, track_windows
-from pipeline.video import Frame
+from pipeline.io.video import Frame
+from pipeline.tracks.tracking import TrackingConfig, WindowTracks, track_windows
 
 WCFG = WindowConfig()
 T, STRIDE = WCFG.window_frames, WCFG.stride_frames

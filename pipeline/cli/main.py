@@ -1,0 +1,221 @@
+"""The `laps` command line. Each command calls the same core functions as the Dagster assets."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+console = Console()
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@click.group()
+@click.option("-v", "--verbose", count=True, help="-v info, -vv debug logging")
+def main(verbose: int) -> None:
+    """laps: workstation video -> latent-action primitive segments -> training shards."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--videos", default=4, show_default=True, type=click.IntRange(1))
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=2.0))
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--preset", default="test", show_default=True, type=click.Choice(["test", "bench"]))
+@click.option("--prefix", default="station", show_default=True, help="file name prefix")
+def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, prefix: str) -> None:
+    """Render sample workstation videos with <stem>.segments.json ground truth."""
+    from pipeline.synth import PRESETS, synthesize
+
+    fps = PRESETS[preset].fps
+    with _progress() as progress:
+        task = progress.add_task("rendering", total=int(round(videos * seconds * fps)))
+        paths = synthesize(
+            out_dir,
+            videos=videos,
+            seconds=seconds,
+            seed=seed,
+            preset=preset,
+            stem_prefix=prefix,
+            progress=lambda n: progress.advance(task, n),
+        )
+    for p in paths:
+        console.print(f"wrote {p} and {p.with_suffix('').name}.segments.json")
+
+
+@main.command()
+@click.argument("sql")
+@click.option(
+    "--catalog", "catalog_path", default=None, help="DuckDB file (default: $LAPS_CATALOG)"
+)
+@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(1))
+def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
+    """Run SQL against the DuckDB catalog (tables: videos, chunks, quarantine, ...)."""
+    import duckdb
+
+    from pipeline.io import catalog
+    from pipeline.io.settings import LapsSettings
+
+    settings = LapsSettings.from_env(catalog_path=catalog_path)
+    try:
+        cols, rows = catalog.query(settings.catalog_path, settings.store(), sql)
+    except duckdb.Error as exc:
+        console.print(f"[red]query failed:[/] {exc}")
+        known = catalog.table_names(settings.store())
+        console.print(f"tables in {settings.store_uri}: {', '.join(known) or '(none yet)'}")
+        sys.exit(2)
+    table = Table(*cols) if cols else Table("result")
+    for row in rows[:max_rows]:
+        table.add_row(*("NULL" if v is None else str(v) for v in row))
+    console.print(table)
+    if len(rows) > max_rows:
+        console.print(f"... {len(rows) - max_rows} more rows (use --max-rows)")
+
+
+BENCH_TARGETS = {
+    "end_to_end_realtime_factor": ">= 10",
+    "ratio_to_decode": ">= 0.5",
+    "long_over_short_rss": "<= 1.10",
+}
+
+
+@main.command()
+@click.option(
+    "--json",
+    "json_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="write the figures as JSON here",
+)
+@click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=10))
+@click.option("--long-factor", default=6, show_default=True, type=click.IntRange(2))
+@click.option(
+    "--checkpoint",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="tokenizer checkpoint (default: an untrained default-config one; same speed)",
+)
+@click.option(
+    "--workdir",
+    default="data/bench",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+)
+@click.option(
+    "--benchmarks-md",
+    default="BENCHMARKS.md",
+    show_default=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="append a row here",
+)
+@click.option(
+    "--repeats",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1),
+    help="runs per speed figure; the best (least disturbed) one is kept",
+)
+@click.option("--no-append", is_flag=True, help="do not touch BENCHMARKS.md")
+def bench(
+    json_path: Path | None,
+    seconds: float,
+    long_factor: int,
+    checkpoint: Path | None,
+    workdir: Path,
+    benchmarks_md: Path,
+    repeats: int,
+    no_append: bool,
+) -> None:
+    """Speed and memory of ingest -> codes on one CPU core (bench preset video)."""
+    import json
+
+    from pipeline.evaluation.bench import run_bench
+    from pipeline.evaluation.benchmarks import append_bench_row
+
+    with console.status("benchmarking") as status:
+        figures = run_bench(
+            workdir.resolve(),
+            seconds=seconds,
+            long_factor=long_factor,
+            checkpoint=checkpoint,
+            repeats=repeats,
+            on_step=status.update,
+        )
+    table = Table("figure", "value", "target")
+    for k, v in figures.items():
+        target = BENCH_TARGETS.get(k)
+        table.add_row(k, str(v), target or "")
+    console.print(table)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(figures, indent=2) + "\n")
+    if not no_append:
+        command = "laps bench " + " ".join(sys.argv[2:])
+        append_bench_row(benchmarks_md, figures, command=command.strip())
+        console.print(f"appended a row to {benchmarks_md}")
+
+
+@main.command("train-tokenizer")
+@click.option("--station", default=None, help="train on one station's tracks only")
+@click.option("--epochs", default=None, type=click.IntRange(1), help="override max_epochs")
+@click.option("--max-seconds", default=None, type=click.FloatRange(min=1), help="time budget")
+@click.option("--force", is_flag=True, help="train even if the current checkpoint is up to date")
+def train_tokenizer(
+    station: str | None, epochs: int | None, max_seconds: float | None, force: bool
+) -> None:
+    """Train (or reuse) the motion tokenizer on every stored track window ($LAPS_STORE_URI)."""
+    from pipeline.config import WindowConfig
+    from pipeline.io.settings import LapsSettings
+    from pipeline.tokens.stage import NoTokenizerError, tokenizer_config_for, train_or_reuse
+
+    settings = LapsSettings.from_env()
+    overrides = {"max_epochs": epochs} if epochs else {}
+    cfg = tokenizer_config_for(WindowConfig(), **overrides)
+    try:
+        info = train_or_reuse(
+            settings.store(),
+            cfg,
+            station=station,
+            force=force,
+            progress=True,
+            max_time_s=max_seconds,
+        )
+    except NoTokenizerError as exc:
+        console.print(f"[red]{exc}[/]")
+        sys.exit(2)
+    verb = "trained" if info.trained else "reused (same config and training files)"
+    console.print(f"tokenizer {info.version}: {verb} on {info.num_videos} videos")
+    if info.history:
+        last = info.history[-1]
+        console.print(f"final train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")
+    console.print(f"checkpoint: {settings.store().uri(info.checkpoint_key)}")
+
+
+def _register_commands() -> None:
+    """Commands kept in their own modules (each is a few hundred lines)."""
+    from pipeline.cli.evaluate import eval_
+    from pipeline.cli.segment import segment
+
+    main.add_command(segment)
+    main.add_command(eval_)
+
+
+_register_commands()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""Cut H.264 clips of source frame ranges (CONVENTIONS.md "Clips").
+
+A clip of ``[start_frame, end_frame)`` holds exactly those source frames, at the source's native
+size (cropped by one pixel per odd dimension: yuv420p needs even sizes) and its frame rate
+(constant, so it plays at the right speed; frame ``k`` of the clip is source frame
+``start_frame + k``, time ``k / fps``). All clips of a video come from ONE sequential decode
+(sorted, non-overlapping ranges), each written to a temp file and published atomically through
+the store. A clip already stored under its key is kept: keys are content ids (``segment_id``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.io.storage import Storage
+from pipeline.io.video import Frame, encode_frames, iter_frames
+
+log = logging.getLogger(__name__)
+
+CLIP_CRF = 20
+
+
+class ClipError(RuntimeError):
+    """A clip that could not be cut as asked (frames missing from the source)."""
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """Store ``key`` of a clip of source frames ``[start_frame, end_frame)``."""
+
+    key: str
+    start_frame: int
+    end_frame: int
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+def clip_key(date: str, station: str, video_id: str, segment_id: str) -> str:
+    """``clips/date=D/station=S/<video_id[:16]>/<segment_id>.mp4`` (path template)."""
+    return f"clips/date={date}/station={station}/{video_id[:16]}/{segment_id}.mp4"
+
+
+def even_size(width: int, height: int) -> tuple[int, int]:
+    """The clip size: each dimension rounded down to an even number."""
+    return width - width % 2, height - height % 2
+
+
+def _check(specs: Sequence[ClipSpec]) -> list[ClipSpec]:
+    ordered = sorted(specs, key=lambda s: s.start_frame)
+    prev_end = 0
+    for s in ordered:
+        if s.start_frame < prev_end or s.end_frame <= s.start_frame or s.start_frame < 0:
+            raise ValueError(f"clip ranges must be non-empty and non-overlapping, got {s}")
+        prev_end = s.end_frame
+    return ordered
+
+
+def write_clips(
+    store: Storage,
+    video_path: str | Path,
+    specs: Sequence[ClipSpec],
+    *,
+    fps: float,
+    width: int,
+    height: int,
+    crf: int = CLIP_CRF,
+    on_clip: Callable[[ClipSpec], None] | None = None,
+) -> dict[str, str]:
+    """Encode every clip not stored yet; returns ``key -> "written" | "kept" | "failed: ..."``.
+
+    ``fps``, ``width``, ``height`` are the source's (from the ``videos`` table). A clip whose
+    frames the decoder does not deliver is not published (status ``failed``, logged).
+    """
+    ordered = _check(specs)
+    status = {s.key: "kept" for s in ordered if store.exists(s.key)}
+    todo = [s for s in ordered if s.key not in status]
+    if not todo:
+        return status
+    size = even_size(width, height)
+    frames = iter_frames(
+        video_path,
+        target_fps=fps,
+        source_fps=fps,
+        size=(width, height),
+        gray=False,
+        start_frame=todo[0].start_frame,
+        end_frame=todo[-1].end_frame,
+    )
+    source = _Cursor(frames)
+    for spec in todo:
+        try:
+            if not source.has_frames(spec):
+                raise ClipError(
+                    f"{spec.key}: no source frame in [{spec.start_frame}, {spec.end_frame})"
+                )
+            with store.writer_path(spec.key) as tmp:
+                n = encode_frames(source.take(spec, size), tmp, fps=fps, crf=crf)
+                if n != spec.frames:
+                    raise ClipError(f"{spec.key}: got {n} of {spec.frames} frames from the source")
+            status[spec.key] = "written"
+        except ClipError as exc:
+            log.warning("clip not written: %s", exc)
+            status[spec.key] = f"failed: {exc}"
+        if on_clip:
+            on_clip(spec)
+    return status
+
+
+class _Cursor:
+    """One pass over decoded frames, handed out range by range."""
+
+    def __init__(self, frames: Iterator[Frame]) -> None:
+        self._it = frames
+        self._next: Frame | None = next(frames, None)
+
+    def has_frames(self, spec: ClipSpec) -> bool:
+        """True if a frame of ``[start_frame, end_frame)`` may still come (skips earlier ones)."""
+        while self._next is not None and self._next.index < spec.start_frame:
+            self._next = next(self._it, None)
+        return self._next is not None and self._next.index < spec.end_frame
+
+    def take(self, spec: ClipSpec, size: tuple[int, int]) -> Iterator[np.ndarray]:
+        """RGB images of source frames ``[start_frame, end_frame)`` cropped to ``size``."""
+        w, h = size
+        while self._next is not None and self._next.index < spec.end_frame:
+            frame = self._next
+            self._next = next(self._it, None)
+            if frame.index >= spec.start_frame:
+                yield frame.image[:h, :w]

@@ -1,0 +1,41 @@
+"""Segmenters with a ruptures-like API: keyword-only parameters, ``fit(signal, times)``,
+``predict()`` -> segments in seconds (and index-space variants). Pure numpy/ruptures."""
+
+from pipeline.segments.segmenters.base import (
+    ACTIVE_LABEL,
+    NotFittedError,
+    SegmenterError,
+    bkps_to_spans,
+    fill_idle,
+    segments_to_frames,
+    span_to_segment,
+)
+from pipeline.segments.segmenters.changepoint import (
+    ChangePointParams,
+    ChangePointSegmenter,
+    robust_standardize,
+)
+from pipeline.segments.segmenters.combined import CombinedSegmenter, split_at
+from pipeline.segments.segmenters.hysteresis import (
+    HysteresisParams,
+    HysteresisSegmenter,
+    hysteresis_spans,
+)
+
+__all__ = [
+    "ACTIVE_LABEL",
+    "ChangePointParams",
+    "ChangePointSegmenter",
+    "CombinedSegmenter",
+    "HysteresisParams",
+    "HysteresisSegmenter",
+    "NotFittedError",
+    "SegmenterError",
+    "bkps_to_spans",
+    "fill_idle",
+    "hysteresis_spans",
+    "robust_standardize",
+    "segments_to_frames",
+    "span_to_segment",
+    "split_at",
+]

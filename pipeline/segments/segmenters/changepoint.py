@@ -1,0 +1,234 @@
+"""Kernel change-point segmenter with a label-free, per-video number of change points.
+
+Input: a multivariate per-step sequence (n, d), e.g. the latent timeline of
+``pipeline.segments.energy.step_timeline``, optionally concatenated with raw track features, and its times.
+Each feature is robustly standardised (median / 1.4826 MAD; constant features dropped) so no
+feature dominates by its unit. Change points minimise the within-segment cost of a kernel
+(``linear`` = piecewise-constant mean, L2; ``rbf`` = distribution changes, O(n^2) per solve, only
+for short or subsampled sequences) with segments of at least ``min_size_sec``.
+
+The number of change points is set per video by a rule on the video's own cost path
+(``pipeline.segments.segmenters.cpd_path``), so boundary density adapts per video with no threshold in
+feature units:
+
+- ``"noise_gain"``: penalty = ``beta`` x the cost decrease one change point buys when fitting
+  noise, read off the densest end of the path (mean segment <= ``tail_sec``). ~0.06 s. On
+  noise-free features that gain is 0; the ``knee`` rule is used then.
+- ``"knee"``: Kneedle on the cost path.
+- ``"consensus"`` (default): geometric mean of the two counts, the knee only when it stands
+  above the noise (``knee_min`` noise gains).
+- ``"fixed"``: a given count (oracle experiments only).
+
+Measured on synthetic step timelines (11 settings x 4 seeds: 8-16 dims, AR(1)-correlated noise,
+segments of 0.8-2.5 s up to 5-20 s, oscillating primitives, an idle/active hierarchy; 10 Hz,
+boundary F1 at 1 s, mean / worst setting): consensus 0.91 / 0.77, noise_gain 0.88 / 0.61
+(over-splits sparse videos ~2x), knee 0.93 / 0.70 (under-splits when idle/active changes dwarf
+primitive changes). Known weakness of all three: strongly autocorrelated noise with no real
+change (AR(1) rho 0.7) is over-split. Time for 6000 x 16 (10 min at 10 Hz) on one core:
+noise_gain 0.05-0.7 s, consensus and knee 0.6-1.3 s.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from pipeline.config import _Frozen
+from pipeline.segments.segfile import Segment
+from pipeline.segments.segmenters.base import (
+    NotFittedError,
+    SegmenterError,
+    bkps_to_spans,
+    check_signal,
+    check_times,
+    default_end_sec,
+    span_to_segment,
+)
+from pipeline.segments.segmenters.cpd_path import (
+    CostPath,
+    PathPoint,
+    choose_consensus,
+    choose_knee,
+    choose_noise_gain,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_RBF_SAMPLES = 3000  # rbf gram matrices beyond this are hundreds of MB and seconds per solve
+
+
+class ChangePointParams(_Frozen):
+    """Parameters of ``ChangePointSegmenter`` (seconds are converted with the median spacing
+    of the fitted times)."""
+
+    rule: Literal["consensus", "noise_gain", "knee", "fixed"] = "consensus"
+    min_size_sec: float = Field(0.5, gt=0, description="shortest segment, seconds")
+    beta: float = Field(12.0, gt=0, description="noise_gain: penalty / noise gain")
+    tail_sec: float = Field(
+        1.0,
+        gt=0,
+        description="noise_gain: mean segment length that is "
+        "surely denser than real boundaries, seconds",
+    )
+    n_bkps: int | None = Field(None, ge=0, description="fixed: number of change points")
+    kernel: Literal["linear", "rbf"] = "linear"
+    per_decade: int = Field(6, ge=2, description="knee/consensus: penalties per decade")
+    knee_min: float = Field(
+        8.0, ge=0, description="consensus: least gain of the knee's change point, in noise gains"
+    )
+    standardize: bool = True
+
+    @model_validator(mode="after")
+    def _fixed_needs_count(self) -> ChangePointParams:
+        if self.rule == "fixed" and self.n_bkps is None:
+            raise ValueError("rule='fixed' needs n_bkps")
+        return self
+
+
+def robust_standardize(x: np.ndarray) -> np.ndarray:
+    """(n, d) -> (n, d') per-feature (x - median) / (1.4826 MAD), std if MAD is 0; features
+    with zero spread are dropped (d' <= d)."""
+    med = np.median(x, axis=0)
+    scale = 1.4826 * np.median(np.abs(x - med), axis=0)
+    std = x.std(axis=0)
+    scale = np.where(scale > 1e-12 * np.maximum(1.0, np.abs(med)), scale, std)
+    keep = scale > 1e-12
+    return (x[:, keep] - med[keep]) / scale[keep]
+
+
+class ChangePointSegmenter:
+    """``fit(signal (n, d), times (n,))`` then ``predict()`` -> contiguous segments.
+
+    After ``fit``: ``bkps_`` (ruptures ends, last == n), ``noise_gain_``, ``penalty_`` (0 when
+    not penalised), ``min_size_`` samples.
+    """
+
+    def __init__(
+        self,
+        *,
+        rule: Literal["consensus", "noise_gain", "knee", "fixed"] = "consensus",
+        min_size_sec: float = 0.5,
+        beta: float = 12.0,
+        tail_sec: float = 1.0,
+        n_bkps: int | None = None,
+        kernel: Literal["linear", "rbf"] = "linear",
+        per_decade: int = 6,
+        knee_min: float = 8.0,
+        standardize: bool = True,
+    ) -> None:
+        self.params = ChangePointParams(
+            rule=rule,
+            min_size_sec=min_size_sec,
+            beta=beta,
+            tail_sec=tail_sec,
+            n_bkps=n_bkps,
+            kernel=kernel,
+            per_decade=per_decade,
+            knee_min=knee_min,
+            standardize=standardize,
+        )
+        self.bkps_: list[int] | None = None
+        self.times_: np.ndarray | None = None
+        self.end_sec_ = 0.0
+        self.noise_gain_ = 0.0
+        self.penalty_ = 0.0
+        self.min_size_ = 0
+
+    @classmethod
+    def from_params(cls, params: ChangePointParams) -> ChangePointSegmenter:
+        return cls(**params.model_dump())
+
+    def fit(
+        self, signal: np.ndarray, times: np.ndarray, *, end_sec: float | None = None
+    ) -> ChangePointSegmenter:
+        """Find the change points of ``signal`` (n, d) sampled at ``times`` (n,) seconds."""
+        x = check_signal(signal)
+        n = x.shape[0]
+        self.times_ = check_times(times, n)
+        self.end_sec_ = default_end_sec(self.times_) if end_sec is None else float(end_sec)
+        dt = float(np.median(np.diff(self.times_))) if n > 1 else 1.0
+        p = self.params
+        self.min_size_ = max(2, int(round(p.min_size_sec / dt)))
+        if p.standardize:
+            x = robust_standardize(x)
+        if p.kernel == "rbf" and n > MAX_RBF_SAMPLES:
+            raise SegmenterError(
+                f"kernel='rbf' costs O(n^2); n={n} > {MAX_RBF_SAMPLES}: "
+                "subsample the sequence or use kernel='linear'"
+            )
+        if x.shape[1] == 0 or n < 2 * self.min_size_ or p.n_bkps == 0:
+            self.bkps_ = [n]
+            return self
+        path = CostPath(x, kernel=p.kernel, min_size=self.min_size_)
+        point = self._choose(path, tail_len=p.tail_sec / dt)
+        self.bkps_ = list(point.bkps)
+        log.debug(
+            "change points: %d (rule=%s, penalty=%.4g, noise gain=%.4g, n=%d)",
+            len(self.bkps_) - 1,
+            p.rule,
+            self.penalty_,
+            self.noise_gain_,
+            n,
+        )
+        return self
+
+    def _choose(self, path: CostPath, *, tail_len: float) -> PathPoint:
+        p = self.params
+        if p.rule == "noise_gain":
+            point, self.noise_gain_ = choose_noise_gain(path, beta=p.beta, tail_len=tail_len)
+            if self.noise_gain_ > 0:
+                self.penalty_ = p.beta * self.noise_gain_
+                return point
+            # noise-free features (e.g. an energy that is exactly 0 outside clean motion): no
+            # gain to measure noise by, so the rule would find nothing; the knee needs no noise
+            log.info("noise gain 0 (features without noise): knee rule instead")
+            point = choose_knee(path.full(per_decade=p.per_decade))
+            self.penalty_ = point.penalty
+            return point
+        if p.rule == "consensus":
+            point, self.noise_gain_ = choose_consensus(
+                path,
+                beta=p.beta,
+                tail_len=tail_len,
+                per_decade=p.per_decade,
+                knee_min=p.knee_min,
+            )
+            self.penalty_ = point.penalty
+            return point
+        if p.rule == "knee":
+            point = choose_knee(path.full(per_decade=p.per_decade))
+            self.penalty_ = point.penalty
+            return point
+        if p.n_bkps is None:
+            raise SegmenterError("rule='fixed' needs n_bkps")
+        max_bkps = path.n // path.min_size - 1
+        if p.n_bkps > max_bkps:
+            raise SegmenterError(
+                f"n_bkps={p.n_bkps} impossible with n={path.n}, "
+                f"min_size={path.min_size} (at most {max_bkps})"
+            )
+        bkps = tuple(int(b) for b in path.algo.predict(n_bkps=p.n_bkps))
+        return PathPoint(0.0, 0.0, bkps)
+
+    def _fitted(self) -> tuple[list[int], np.ndarray]:
+        if self.bkps_ is None or self.times_ is None:
+            raise NotFittedError("ChangePointSegmenter.predict called before fit")
+        return self.bkps_, self.times_
+
+    def predict_bkps(self) -> list[int]:
+        """ruptures-style segment ends in sample-index space; the last one is n."""
+        return list(self._fitted()[0])
+
+    def predict(self) -> list[Segment]:
+        """Contiguous segments in seconds (``[t[i], t[j])``, last ends at ``end_sec``)."""
+        bkps, times = self._fitted()
+        spans = bkps_to_spans(bkps, times.size)
+        return [span_to_segment(s, times, self.end_sec_, None) for s in spans]
+
+    def change_times(self) -> np.ndarray:
+        """Interior change-point times (s): ``t[k]`` for each breakpoint ``k < n``."""
+        bkps, times = self._fitted()
+        return times[np.asarray(bkps[:-1], dtype=np.int64)]

@@ -1,0 +1,363 @@
+"""The segmentation stage of one (date, station) partition: ``segment_partition``.
+
+Reads the ``videos``, ``windows`` and ``codes`` tables, segments every video
+(``pipeline.segments``: label-free station calibration, then the configured segmenter) and
+writes, clips first and tables last (a crash never leaves a table pointing at missing clips):
+
+- ``clips/date=D/station=S/<video_id[:16]>/<segment_id>.mp4``: one H.264 clip per non-idle
+  segment, exact source frames ``[start_frame, end_frame)`` at the source fps and size
+  (``pipeline.segments.clips``); clips of earlier runs that no segment names any more are deleted;
+- ``segments/date=D/station=S/<stem>.segments.json``: the contiguous segmentation of each video
+  (labels ``active`` / ``idle``, CONVENTIONS.md schema) with its provenance in ``meta``;
+- the ``energy`` table (``schemas.ENERGY``, one row per window) and the ``segments`` table
+  (``schemas.SEGMENTS``, one row per non-idle segment).
+
+``segment_id`` = first 32 hex of sha256(``video_id|start_frame|end_frame|tokenizer_version``).
+A segment's windows are those centred inside it (the nearest one if none); ``mean_energy`` /
+``peak_energy`` are over them, of the gate's energy (``cfg.energy``, LAE of z_q by default).
+Its ``codes`` hold one code per target-rate step whose source frame lies in the segment (see
+``VideoSignals.step_codes``). Reruns replace every output of the partition: same inputs and
+config give the same rows, ids and files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from pipeline.ingest.stage import StageSummary
+from pipeline.io import schemas
+from pipeline.io.storage import Storage
+from pipeline.io.tables import read_partition, write_partition
+from pipeline.segments.clips import ClipSpec, clip_key, write_clips
+from pipeline.segments.config import SegmentationConfig
+from pipeline.segments.motion import MotionFeatures, motion_features, step_velocities
+from pipeline.segments.segfile import IDLE_LABEL, SEGMENT_SUFFIX, SegmentFile
+from pipeline.segments.signals import VideoSignals, build_signals
+from pipeline.segments.station import FrameSegment, StationResult, segment_station
+from pipeline.tracks.stage import open_video_uri
+from pipeline.tracks.store import load_tracks
+
+log = logging.getLogger(__name__)
+
+VideoCallback = Callable[[int, int, str], None]  # (videos done, total, file name)
+
+
+class SegmentStageError(RuntimeError):
+    """A partition that cannot be segmented (missing upstream tables); names the partition."""
+
+
+def segment_id(video_id: str, start_frame: int, end_frame: int, tokenizer_version: str) -> str:
+    """First 32 hex chars of sha256("video_id|start_frame|end_frame|tokenizer_version")."""
+    blob = f"{video_id}|{int(start_frame)}|{int(end_frame)}|{tokenizer_version}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def segments_json_key(date: str, station: str, stem: str) -> str:
+    return f"segments/date={date}/station={station}/{stem}{SEGMENT_SUFFIX}"
+
+
+def video_stems(videos: list[dict[str, Any]]) -> dict[str, str]:
+    """video_id -> file stem; a stem used twice gets ``-<video_id[:8]>`` appended (sorted)."""
+    counts: dict[str, int] = {}
+    for v in videos:
+        stem = Path(v["file_name"]).stem
+        counts[stem] = counts.get(stem, 0) + 1
+    out = {}
+    for v in sorted(videos, key=lambda r: r["video_id"]):
+        stem = Path(v["file_name"]).stem
+        out[v["video_id"]] = stem if counts[stem] == 1 else f"{stem}-{v['video_id'][:8]}"
+    return out
+
+
+def _tokenizer_meta(codes: pa.Table) -> dict[str, Any]:
+    meta = codes.schema.metadata or {}
+    if b"tokenizer_version" not in meta or b"tokenizer_config" not in meta:
+        raise SegmentStageError("codes table lacks tokenizer_version/tokenizer_config metadata")
+    cfg = json.loads(meta[b"tokenizer_config"])
+    levels = [int(v) for v in cfg["fsq_levels"]]
+    return {
+        "tokenizer_version": meta[b"tokenizer_version"].decode(),
+        "fsq_levels": levels,
+        "codebook_size": int(np.prod(levels)),
+        "window_frames": int(cfg["window_frames"]),
+    }
+
+
+def _video_motion(store: Storage, windows: list[dict], cfg: SegmentationConfig) -> MotionFeatures:
+    """Per-step track energies of one video from its stored track parts (sorted keys)."""
+    keys = sorted({w["tracks_key"] for w in windows})
+    stride = int(windows[0]["stride_frames"]) if windows else 1
+
+    def parts():
+        for key in keys:
+            with store.local_path(key) as path:
+                yield load_tracks(path)
+
+    return motion_features(
+        step_velocities(parts(), stride=stride),
+        smooth_steps=cfg.motion_smooth_steps,
+        conveyor_filter=cfg.conveyor_filter,
+    )
+
+
+def load_signals(
+    store: Storage, date: str, station: str, *, track_features: SegmentationConfig | None = None
+) -> tuple[list[dict], dict[str, VideoSignals], dict[str, Any]]:
+    """Videos (sorted by id), their signals and the tokenizer metadata of one partition;
+    with ``track_features`` (the config to compute them with) also the per-step track energies
+    (reads every track file)."""
+    read = {t: read_partition(store, t, date, station) for t in ("videos", "windows", "codes")}
+    tables = {t: v for t, v in read.items() if v is not None}
+    missing = sorted(set(read) - set(tables))
+    if missing:
+        raise SegmentStageError(f"{date}/{station}: tables {missing} missing; run them first")
+    by_video: dict[str, dict[str, list[dict]]] = {}
+    for name in ("windows", "codes"):
+        for row in tables[name].to_pylist():
+            by_video.setdefault(row["video_id"], {"windows": [], "codes": []})[name].append(row)
+    videos = sorted(tables["videos"].to_pylist(), key=lambda r: r["video_id"])
+    signals = {}
+    for v in videos:
+        rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
+        energy = _video_motion(store, rows["windows"], track_features) if track_features else None
+        signals[v["video_id"]] = build_signals(v, rows["windows"], rows["codes"], motion=energy)
+    return videos, signals, _tokenizer_meta(tables["codes"])
+
+
+def segment_partition(
+    store: Storage,
+    date: str,
+    station: str,
+    cfg: SegmentationConfig,
+    *,
+    write_clips: bool = True,
+    on_video: VideoCallback | None = None,
+) -> StageSummary:
+    """Segment every video of the partition; write clips, segment files and tables."""
+    videos, signals, tok = load_signals(
+        store, date, station, track_features=cfg if cfg.needs_tracks else None
+    )
+    stems = video_stems(videos)
+    result = segment_station(signals, cfg)
+    energy_rows: list[dict] = []
+    segment_rows: list[dict] = []
+    json_keys: dict[str, str] = {}
+    clip_counts = {"written": 0, "kept": 0, "failed": 0}
+    for n, v in enumerate(videos):
+        vid = v["video_id"]
+        sig, res = signals[vid], result.videos[vid]
+        rows = _segment_rows(v, sig, res.segments, res.energy, tok, cfg)
+        if write_clips and rows:
+            status = _write_video_clips(store, date, station, v, rows)
+            for r in rows:
+                state = status.get(r["clip_key"], "failed")
+                clip_counts[state.split(":")[0]] += 1
+                r["clip_key"] = r["clip_key"] if not state.startswith("failed") else None
+        else:
+            for r in rows:
+                r["clip_key"] = None
+        segment_rows.extend(rows)
+        energy_rows.extend(_energy_rows(sig, res.smoothed, result, tok))
+        key = segments_json_key(date, station, stems[vid])
+        store.write_bytes(key, _segment_file(v, sig, res.segments, result, cfg, tok))
+        json_keys[stems[vid]] = key
+        if on_video:
+            on_video(n + 1, len(videos), v["file_name"])
+    if write_clips:
+        _prune(
+            store, f"clips/date={date}/station={station}/", {r["clip_key"] for r in segment_rows}
+        )
+    _prune(store, f"segments/date={date}/station={station}/", set(json_keys.values()))
+    meta = {"segmentation_config": cfg.model_dump(mode="json"), "segmenter": cfg.label()}
+    keys = {
+        "energy": write_partition(
+            store, "energy", date, station, energy_rows,
+            schema=schemas.ENERGY, schema_version=schemas.ENERGY_VERSION, metadata=meta,
+        ),
+        "segments": write_partition(
+            store, "segments", date, station, segment_rows,
+            schema=schemas.SEGMENTS, schema_version=schemas.SEGMENTS_VERSION, metadata=meta,
+        ),
+    }  # fmt: skip
+    return StageSummary(
+        rows={"energy": len(energy_rows), "segments": len(segment_rows)},
+        keys=keys,
+        extra={
+            "videos": len(videos),
+            "segmented_videos": sum(1 for v in videos if signals[v["video_id"]].codes.size),
+            "segment_files": json_keys,
+            "clips": clip_counts if write_clips else {},
+            "thr_on": result.thr_on,
+            "thr_off": result.thr_off,
+            "calibration": result.calibration,
+            "segmenter": cfg.label(),
+            "tokenizer_version": tok["tokenizer_version"],
+            "belt_filter": {
+                stems[v["video_id"]]: belt
+                for v in videos
+                if (belt := belt_filter_summary(signals[v["video_id"]])) is not None
+            },
+        },
+    )
+
+
+def _segment_rows(
+    video: Mapping[str, Any],
+    sig: VideoSignals,
+    segments: tuple[FrameSegment, ...],
+    energy: np.ndarray,
+    tok: Mapping[str, Any],
+    cfg: SegmentationConfig,
+) -> list[dict]:
+    fps = float(video["fps"])
+    step_codes = sig.step_codes()
+    step_frames = sig.step_frames()
+    centres = sig.centre_sec
+    rows: list[dict[str, Any]] = []
+    for seg in segments:
+        if seg.label == IDLE_LABEL:
+            continue
+        start, end = seg.start_frame / fps, seg.end_frame / fps
+        inside = np.flatnonzero((centres >= start) & (centres < end))
+        if inside.size == 0 and centres.size:
+            inside = np.array([int(np.argmin(np.abs(centres - (start + end) / 2)))])
+        in_steps = (step_frames >= seg.start_frame) & (step_frames < seg.end_frame)
+        codes = step_codes[in_steps]
+        sid = segment_id(sig.video_id, seg.start_frame, seg.end_frame, tok["tokenizer_version"])
+        rows.append(
+            {
+                "segment_id": sid,
+                "video_id": sig.video_id,
+                "segment_index": len(rows),
+                "start_frame": seg.start_frame,
+                "end_frame": seg.end_frame,
+                "start_sec": start,
+                "end_sec": end,
+                "first_window": int(sig.window_index[inside].min()) if inside.size else -1,
+                "last_window": int(sig.window_index[inside].max()) if inside.size else -1,
+                "codes": codes[codes >= 0].astype(np.int16).tolist(),
+                "mean_energy": float(energy[inside].mean()) if inside.size else 0.0,
+                "peak_energy": float(energy[inside].max()) if inside.size else 0.0,
+                "segmenter": cfg.label(),
+                "clip_key": None,
+                "fps": fps,
+                "target_fps": float(video["target_fps"]),
+                "tokenizer_version": tok["tokenizer_version"],
+                "fsq_levels": tok["fsq_levels"],
+                "codebook_size": tok["codebook_size"],
+                "window_frames": tok["window_frames"],
+                "stride_frames": sig.stride,
+            }
+        )
+    return rows
+
+
+def _energy_rows(
+    sig: VideoSignals, smoothed: np.ndarray, result: StationResult, tok: Mapping[str, Any]
+) -> list[dict]:
+    lae, lae_pre = sig.energy("lae"), sig.energy("lae_pre")
+    centres = sig.centre_sec
+    return [
+        {
+            "video_id": sig.video_id,
+            "window_index": int(sig.window_index[i]),
+            "start_sec": float(sig.start_sec[i]),
+            "end_sec": float(sig.end_sec[i]),
+            "center_sec": float(centres[i]),
+            "gated": bool(sig.gated[i]),
+            "lae": float(lae[i]),
+            "lae_pre": float(lae_pre[i]),
+            "track_speed": float(sig.stats["track_speed"][i]),
+            "flow_magnitude": float(sig.stats["flow_magnitude"][i]),
+            "pixel_diff": float(sig.stats["pixel_diff"][i]),
+            "lae_smoothed": float(smoothed[i]),
+            "thr_on": result.thr_on,
+            "thr_off": result.thr_off,
+            "tokenizer_version": tok["tokenizer_version"],
+        }
+        for i in range(sig.window_index.size)
+    ]
+
+
+def belt_filter_summary(sig: VideoSignals) -> dict[str, int] | None:
+    """How many grid points the belt filter down-weighted in one video (``None`` without track
+    features): a sudden rise at a station means the filter may be taking a worker's region."""
+    if sig.motion is None:
+        return None
+    w = sig.motion.point_weight
+    return {
+        "points": int(w.size),
+        "down_weighted": int((w < 0.5).sum()),
+        "removed": int((w == 0).sum()),
+    }
+
+
+def _segment_file(
+    video: Mapping[str, Any],
+    sig: VideoSignals,
+    segments: tuple[FrameSegment, ...],
+    result: StationResult,
+    cfg: SegmentationConfig,
+    tok: Mapping[str, Any],
+) -> bytes:
+    fps = float(video["fps"])
+    meta = {
+        "segmenter": cfg.label(),
+        "video_id": video["video_id"],
+        "tokenizer_version": tok["tokenizer_version"],
+        "energy": cfg.energy,
+        # settings `laps eval --baselines` reuses; without a calibrated threshold thr_on is the
+        # config's placeholder and calibration["error"] says why (JSON has no infinity)
+        "hysteresis": (result.params if result.calibrated else cfg.hysteresis_params()).model_dump(
+            mode="json"
+        ),
+        "calibration": result.calibration,
+        "segmentation_config": cfg.model_dump(mode="json"),
+    }
+    belt = belt_filter_summary(sig)
+    if belt is not None:
+        meta["belt_filter"] = belt
+    segfile = SegmentFile(
+        video=video["file_name"],
+        fps=fps,
+        duration_sec=segments[-1].end_frame / fps,
+        segments=tuple(s.seconds(fps) for s in segments),
+        meta=meta,
+    ).validate(video["file_name"])
+    return (json.dumps(segfile.to_dict(), indent=1, allow_nan=False) + "\n").encode()
+
+
+def _write_video_clips(
+    store: Storage, date: str, station: str, video: Mapping[str, Any], rows: list[dict]
+) -> dict[str, str]:
+    specs = []
+    for r in rows:
+        r["clip_key"] = clip_key(date, station, r["video_id"], r["segment_id"])
+        specs.append(ClipSpec(r["clip_key"], r["start_frame"], r["end_frame"]))
+    with open_video_uri(video["uri"]) as path:
+        return write_clips(
+            store,
+            path,
+            specs,
+            fps=float(video["fps"]),
+            width=int(video["width"]),
+            height=int(video["height"]),
+        )
+
+
+def _prune(store: Storage, prefix: str, keep: set[str | None]) -> int:
+    """Delete objects under ``prefix`` that this run did not (re)write."""
+    stale = [i.key for i in store.list(prefix) if i.key not in keep]
+    for key in stale:
+        store.delete(key)
+    if stale:
+        log.info("removed %d stale objects under %s", len(stale), prefix)
+    return len(stale)

@@ -1,0 +1,250 @@
+"""Stage functions of the tokenizer: train (or reuse) a checkpoint from stored tracks, and
+write latent codes for every window of a partition. Called by the CLI and the Dagster assets.
+
+Store layout::
+
+    models/tokenizer/<tokenizer_version>/tokenizer.pt, loss.csv, loss.png, training.json
+    models/tokenizer/current.json      pointer to the checkpoint in use (written last)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.checkpoint import load_checkpoint
+from models.infer import TokenizerRunner
+from models.tokenizer import TokenizerConfig
+from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, LOSS_PNG_NAME, train_tokenizer
+from pipeline.config import WindowConfig
+from pipeline.io import schemas
+from pipeline.io.storage import Storage, StorageKeyError
+from pipeline.io.tables import read_partition, read_table, write_partition
+from pipeline.tracks.store import load_tracks
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_PREFIX = "models/tokenizer"
+CURRENT_KEY = f"{TOKENIZER_PREFIX}/current.json"
+
+
+class NoTokenizerError(RuntimeError):
+    """No tokenizer has been trained in this store yet."""
+
+
+def tokenizer_config_for(windows: WindowConfig, **overrides: Any) -> TokenizerConfig:
+    """The tokenizer config that matches the windowing (one convention for both)."""
+    return TokenizerConfig(
+        window_frames=windows.window_frames, grid_size=windows.grid_size, **overrides
+    )
+
+
+@dataclass(frozen=True)
+class TokenizerInfo:
+    version: str
+    checkpoint_key: str
+    trained: bool  # False: an existing checkpoint was reused
+    training_digest: str
+    num_videos: int
+    history: list[dict[str, float]]
+    loss_plot_key: str | None
+
+
+def training_files(store: Storage, *, station: str | None = None) -> list[tuple[str, str]]:
+    """(video_id, tracks key) of every stored chunk of tracks, sorted (deterministic)."""
+    table = read_table(store, "windows", station=station)
+    if table is None:
+        return []
+    pairs = set(
+        zip(
+            table.column("video_id").to_pylist(),
+            table.column("tracks_key").to_pylist(),
+            strict=True,
+        )
+    )
+    return sorted(pairs)
+
+
+def _digest(files: list[tuple[str, str]], cfg: TokenizerConfig) -> str:
+    blob = cfg.fingerprint() + "\n" + "\n".join(f"{v}:{k}" for v, k in files)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def current_tokenizer(store: Storage) -> dict[str, Any] | None:
+    """The pointer to the checkpoint in use, or None."""
+    try:
+        return json.loads(store.read_bytes(CURRENT_KEY))
+    except StorageKeyError:
+        return None
+
+
+def train_or_reuse(
+    store: Storage,
+    cfg: TokenizerConfig,
+    *,
+    station: str | None = None,
+    force: bool = False,
+    progress: bool = False,
+    max_time_s: float | None = None,
+) -> TokenizerInfo:
+    """Train on every stored track file (or one station's) unless the current checkpoint was
+    trained on exactly these files with this config; publish it and point ``current`` at it."""
+    files = training_files(store, station=station)
+    if not files:
+        raise NoTokenizerError("no stored tracks to train on: materialize `tracks` first")
+    digest = _digest(files, cfg)
+    current = current_tokenizer(store)
+    if current and current.get("training_digest") == digest and not force:
+        log.info("reusing tokenizer %s (same config and training files)", current["version"])
+        return TokenizerInfo(
+            current["version"],
+            current["checkpoint_key"],
+            False,
+            digest,
+            current.get("num_videos", 0),
+            current.get("history", []),
+            current.get("loss_plot_key"),
+        )
+    with tempfile.TemporaryDirectory(prefix="laps-train-") as tmp, ExitStack() as stack:
+        local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
+        result = train_tokenizer(
+            local, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s
+        )
+        base = f"{TOKENIZER_PREFIX}/{result.tokenizer_version}"
+        info = {
+            "version": result.tokenizer_version,
+            "checkpoint_key": f"{base}/{CHECKPOINT_NAME}",
+            "loss_plot_key": f"{base}/{LOSS_PNG_NAME}",
+            "loss_csv_key": f"{base}/{LOSS_CSV_NAME}",
+            "training_digest": digest,
+            "num_videos": len({v for v, _ in files}),
+            "training_files": [k for _, k in files],
+            "config": cfg.model_dump(mode="json"),
+            "history": result.history,
+            "train_seconds": result.train_seconds,
+            "num_parameters": result.num_parameters,
+            "trained_at": datetime.now(UTC).isoformat(),
+        }
+        store.put_file(info["loss_csv_key"], result.loss_csv_path)
+        store.put_file(info["loss_plot_key"], result.loss_plot_path)
+        store.write_bytes(f"{base}/training.json", json.dumps(info, indent=2).encode())
+        store.put_file(info["checkpoint_key"], result.checkpoint_path)
+        store.write_bytes(CURRENT_KEY, json.dumps(info, indent=2).encode())  # pointer last
+    return TokenizerInfo(
+        info["version"],
+        info["checkpoint_key"],
+        True,
+        digest,
+        info["num_videos"],
+        result.history,
+        info["loss_plot_key"],
+    )
+
+
+def load_runner(
+    store: Storage, *, expected: TokenizerConfig | None = None, batch_size: int = 256
+) -> TokenizerRunner:
+    """A runner for the current checkpoint (downloaded once to a temp file for S3 stores)."""
+    current = current_tokenizer(store)
+    if current is None:
+        raise NoTokenizerError(
+            "no tokenizer trained yet: materialize `motion_tokenizer` or run `laps train-tokenizer`"
+        )
+    with store.local_path(current["checkpoint_key"]) as path:
+        return TokenizerRunner(path, batch_size=batch_size, expected_cfg=expected)
+
+
+def codes_partition(
+    store: Storage, date: str, station: str, runner: TokenizerRunner
+) -> list[dict[str, Any]]:
+    """Encode every stored window of the partition; write the codes table; returns its rows."""
+    windows = read_partition(store, "windows", date, station)
+    rows: list[dict[str, Any]] = []
+    cfg = runner.config
+    if windows is not None:
+        by_key: dict[str, list[dict]] = {}
+        for w in windows.to_pylist():
+            by_key.setdefault(w["tracks_key"], []).append(w)
+        for key in sorted(by_key):
+            with store.local_path(key) as path:
+                tracks = load_tracks(path)
+            out = runner.encode(tracks.velocities)
+            rows.extend(_code_rows(by_key[key], tracks.window_index, out, runner, cfg))
+    write_partition(
+        store,
+        "codes",
+        date,
+        station,
+        rows,
+        schema=schemas.CODES,
+        schema_version=schemas.CODES_VERSION,
+        metadata={
+            "tokenizer_version": runner.tokenizer_version,
+            "tokenizer_config": cfg.model_dump(mode="json"),
+        },
+    )
+    return rows
+
+
+def _code_rows(windows: list[dict], index: np.ndarray, out, runner, cfg) -> list[dict]:
+    pos = {int(w): i for i, w in enumerate(index)}
+    levels = [int(v) for v in cfg.fsq_levels]
+    rows = []
+    for w in sorted(windows, key=lambda r: r["window_index"]):
+        i = pos[w["window_index"]]
+        rows.append(
+            {
+                "video_id": w["video_id"],
+                "chunk_index": w["chunk_index"],
+                "window_index": w["window_index"],
+                "start_frame": w["start_frame"],
+                "end_frame": w["end_frame"],
+                "start_sec": w["start_sec"],
+                "end_sec": w["end_sec"],
+                "gated": w["gated"],
+                "codes": out.codes[i].tolist(),
+                "latent_pre": out.z_pre[i].reshape(-1).tolist(),
+                "latent_dim": len(levels),
+                "tokenizer_version": runner.tokenizer_version,
+                "fsq_levels": levels,
+                "codebook_size": cfg.codebook_size,
+                "tokens_per_window": cfg.steps,
+                "window_frames": w["window_frames"],
+                "stride_frames": w["stride_frames"],
+                "fps": w["fps"],
+                "target_fps": w["target_fps"],
+            }
+        )
+    return rows
+
+
+def install_checkpoint(store: Storage, path: str | Path) -> TokenizerInfo:
+    """Make a user-given checkpoint the current one: validate it (strict load), copy it to
+    ``models/tokenizer/<version>/tokenizer.pt`` and point ``current`` at it (pointer last).
+
+    The pointer has no ``training_digest``, so a later ``train_or_reuse`` never mistakes it for
+    a checkpoint trained on the store's tracks."""
+    _, cfg, meta = load_checkpoint(Path(path))
+    version = str(meta["tokenizer_version"])
+    key = f"{TOKENIZER_PREFIX}/{version}/{CHECKPOINT_NAME}"
+    if not store.exists(key):
+        store.put_file(key, path)
+    info = {
+        "version": version,
+        "checkpoint_key": key,
+        "training_digest": None,
+        "installed_from": str(Path(path).resolve()),
+        "config": cfg.model_dump(mode="json"),
+    }
+    store.write_bytes(CURRENT_KEY, json.dumps(info, indent=2).encode())
+    log.info("installed tokenizer %s from %s", version, path)
+    return TokenizerInfo(version, key, False, "", 0, [], None)
