@@ -43,13 +43,13 @@ import torch.nn.functional as F
 from pydantic import Field, model_validator
 from torch import nn
 
+from models.config import FrozenConfig
 from models.fsq import FSQ
-from pipeline.config import WindowConfig, _Frozen
 
 log = logging.getLogger(__name__)
 
 
-class TokenizerConfig(_Frozen):
+class TokenizerConfig(FrozenConfig):
     """Architecture, data and training settings of the motion tokenizer."""
 
     window_frames: int = Field(16, ge=2, description="T, frames per window")
@@ -101,11 +101,6 @@ class TokenizerConfig(_Frozen):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-    @classmethod
-    def for_windows(cls, window: WindowConfig, **overrides: object) -> TokenizerConfig:
-        """A config whose window length and grid come from the tracking ``WindowConfig``."""
-        return cls(window_frames=window.window_frames, grid_size=window.grid_size, **overrides)
 
     @property
     def codebook_size(self) -> int:

@@ -6,22 +6,14 @@ One convention, one code path: training and inference read the same ``WindowConf
 
 from __future__ import annotations
 
-import hashlib
-import json
+from pydantic import Field, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from models.config import FrozenConfig
 
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    def fingerprint(self) -> str:
-        """Short stable hash of the config values (used in versions and ids)."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+__all__ = ["FrozenConfig", "VideoConfig", "WindowConfig"]
 
 
-class VideoConfig(_Frozen):
+class VideoConfig(FrozenConfig):
     """How raw video is normalized before tracking (METHOD.md stage 1)."""
 
     target_fps: float = Field(10.0, gt=0, description="frames per second kept after sampling")
@@ -29,7 +21,7 @@ class VideoConfig(_Frozen):
     chunk_seconds: float = Field(600.0, gt=0, description="length of one processing chunk")
 
 
-class WindowConfig(_Frozen):
+class WindowConfig(FrozenConfig):
     """Tracking windows (METHOD.md stage 2): T frames, stride, an S x S grid of points."""
 
     window_frames: int = Field(16, ge=2, description="T, frames per window at target fps")

@@ -34,11 +34,17 @@ import click
 import numpy as np
 from rich.console import Console
 
+from pipeline.errors import (
+    BaselineError,
+    CalibrationError,
+    EnergySegmentationError,
+    EvaluationError,
+    SegmentFileError,
+)
 from pipeline.evaluation.baselines import (
     BASELINE_NAMES,
     ENERGY_BASELINES,
     UNIFORM_ORACLE,
-    BaselineError,
     MethodSettings,
     StoreVideo,
     energy_runs,
@@ -47,25 +53,12 @@ from pipeline.evaluation.baselines import (
     write_energy_baseline,
 )
 from pipeline.evaluation.benchmarks import append_quality_rows
-from pipeline.evaluation.harness import (
-    EvalReport,
-    EvaluationError,
-    evaluate_dirs,
-    write_uniform_baseline,
-)
+from pipeline.evaluation.harness import EvalReport, evaluate_dirs, write_uniform_baseline
 from pipeline.evaluation.metrics import interior_boundaries
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
-from pipeline.segments.calibration import CalibrationError
-from pipeline.segments.energy_segmentation import EnergySegmentationError
 from pipeline.segments.plots import plot_energy
-from pipeline.segments.segfile import (
-    SEGMENT_SUFFIX,
-    SegmentFileError,
-    fill_gaps,
-    read_segments,
-    stem_of,
-)
+from pipeline.segments.segfile import SEGMENT_SUFFIX, fill_gaps, read_segments, stem_of
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True)

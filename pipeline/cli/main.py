@@ -179,8 +179,9 @@ def train_tokenizer(
 ) -> None:
     """Train (or reuse) the motion tokenizer on every stored track window ($LAPS_STORE_URI)."""
     from pipeline.config import WindowConfig
+    from pipeline.errors import NoTokenizerError
     from pipeline.io.settings import LapsSettings
-    from pipeline.tokens.stage import NoTokenizerError, tokenizer_config_for, train_or_reuse
+    from pipeline.tokens.stage import tokenizer_config_for, train_or_reuse
 
     settings = LapsSettings.from_env()
     overrides = {"max_epochs": epochs} if epochs else {}

@@ -32,18 +32,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
+from pipeline.errors import BaselineError, SegmentFileError
 from pipeline.evaluation.harness import write_uniform_baseline
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
 from pipeline.segments.calibration import PseudoMethod, Transform
 from pipeline.segments.energy import EnergySeries
 from pipeline.segments.energy_segmentation import DEFAULT_PARAMS, EnergyRun, calibrated_hysteresis
-from pipeline.segments.segfile import (
-    SEGMENT_SUFFIX,
-    SegmentFileError,
-    read_segments,
-    write_segments,
-)
+from pipeline.segments.segfile import SEGMENT_SUFFIX, read_segments, write_segments
 from pipeline.segments.segmenters import HysteresisParams
 
 log = logging.getLogger(__name__)
@@ -56,10 +52,6 @@ ENERGY_BASELINES: dict[str, str] = {
 UNIFORM_ORACLE = "uniform_oracle_k"
 BASELINE_NAMES: tuple[str, ...] = (*ENERGY_BASELINES, UNIFORM_ORACLE)
 PseudoSource = Literal["track_speed", "self"]
-
-
-class BaselineError(ValueError):
-    """A store that cannot feed the baselines (missing tables, duplicate windows or stems)."""
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import EvaluationError, SegmentFileError
 from pipeline.evaluation.metrics import (
     DEFAULT_IOUS,
     DEFAULT_TOLERANCES_SEC,
@@ -29,7 +30,6 @@ from pipeline.segments.segfile import (
     SEGMENT_SUFFIX,
     Segment,
     SegmentFile,
-    SegmentFileError,
     fill_gaps,
     read_segments,
     stem_of,
@@ -37,10 +37,6 @@ from pipeline.segments.segfile import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class EvaluationError(ValueError):
-    """The harness cannot run (e.g. no ground truth at all); carries the offending path."""
 
 
 @dataclass(frozen=True)

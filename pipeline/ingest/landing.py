@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
+from pipeline.errors import VideoError
 from pipeline.io.storage import ObjectInfo, Storage
-from pipeline.io.video import VideoError, VideoProbe, normalized_size, probe_video, sha256_file
+from pipeline.io.video import VideoProbe, normalized_size, probe_video, sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
+from pipeline.context import StageSummary
 from pipeline.ingest.landing import IngestResult, LandedFile, discover, ingest_files, plan_chunks
 from pipeline.io import schemas
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, read_table, write_partition
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class StageSummary:
-    rows: dict[str, int] = field(default_factory=dict)  # table -> rows written
-    keys: dict[str, str] = field(default_factory=dict)  # table -> storage key
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def known_videos(store: Storage, *, exclude: tuple[str, str]) -> dict[str, str]:

@@ -18,7 +18,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.io.storage import Storage, StorageKeyError
+from pipeline.errors import StorageKeyError, TableSchemaError
+from pipeline.io.storage import Storage
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,6 @@ TABLES_PREFIX = "tables"
 PART_FILE = "part-0.parquet"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-class TableSchemaError(ValueError):
-    """Rows that do not fit a table's declared schema."""
 
 
 def validate_partition(date: str, station: str) -> None:

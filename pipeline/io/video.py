@@ -21,21 +21,13 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline.errors import VideoError
+
 log = logging.getLogger(__name__)
 
 SUPPORTED_CODECS = frozenset(
     {"h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg", "mpeg2video", "prores", "rawvideo"}
 )
-
-
-class VideoError(Exception):
-    """A video that cannot be used; ``reason`` is a short machine-readable code."""
-
-    def __init__(self, path: str | Path, reason: str, detail: str = "") -> None:
-        self.path = str(path)
-        self.reason = reason
-        self.detail = detail
-        super().__init__(f"{path}: {reason}" + (f" ({detail})" if detail else ""))
 
 
 @dataclass(frozen=True)

@@ -27,17 +27,14 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.config import _Frozen
+from pipeline.config import FrozenConfig
+from pipeline.errors import CalibrationError
 from pipeline.segments.energy import ema
 
 log = logging.getLogger(__name__)
 
 PseudoMethod = Literal["otsu", "gmm"]
 Transform = Literal["none", "log"]
-
-
-class CalibrationError(ValueError):
-    """No threshold can be derived; the message names the offending input."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,7 @@ class CalibrationInput:
     name: str = ""
 
 
-class VideoThreshold(_Frozen):
+class VideoThreshold(FrozenConfig):
     """Per-video result: thresholds in energy units, pseudo-label statistics."""
 
     name: str
@@ -61,7 +58,7 @@ class VideoThreshold(_Frozen):
     active_fraction: float = Field(description="share of windows pseudo-labelled active")
 
 
-class Calibration(_Frozen):
+class Calibration(FrozenConfig):
     """Station thresholds and how they were derived."""
 
     thr_on: float

@@ -17,16 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.errors import ClipError
 from pipeline.io.storage import Storage
 from pipeline.io.video import Frame, encode_frames, iter_frames
 
 log = logging.getLogger(__name__)
 
 CLIP_CRF = 20
-
-
-class ClipError(RuntimeError):
-    """A clip that could not be cut as asked (frames missing from the source)."""
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.config import _Frozen
+from pipeline.config import FrozenConfig
 from pipeline.segments.calibration import PseudoMethod, Transform
 from pipeline.segments.segmenters import ChangePointParams, HysteresisParams
 
@@ -66,7 +66,7 @@ TRACK_FEATURES: frozenset[str] = frozenset({"motion", "occlusion"})  # need the 
 DEFAULT_WEIGHTS: dict[str, float] = {"occlusion": 0.5}
 
 
-class SegmentationConfig(_Frozen):
+class SegmentationConfig(FrozenConfig):
     """Everything that changes the segments of a station (its fingerprint is in every row)."""
 
     method: Method = "changepoint"

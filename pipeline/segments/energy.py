@@ -20,11 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.errors import EnergyError
+
 log = logging.getLogger(__name__)
-
-
-class EnergyError(ValueError):
-    """Inputs of an energy computation with inconsistent shapes or keys."""
 
 
 def latent_action_energy(z: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import EnergySegmentationError
 from pipeline.segments.calibration import (
     Calibration,
     CalibrationInput,
@@ -47,10 +48,6 @@ log = logging.getLogger(__name__)
 # calibration always replaces; the reference's 2 s cap is NOT applied by default (it tiles long
 # activity and inflates boundary recall); pass ``max_len_sec=2.0`` explicitly to reproduce it.
 DEFAULT_PARAMS = HysteresisParams.model_validate({"thr_on": 1.0, "max_len_sec": None})
-
-
-class EnergySegmentationError(ValueError):
-    """Inconsistent inputs of ``calibrated_hysteresis`` (keys, shapes); names the offender."""
 
 
 @dataclass(frozen=True)

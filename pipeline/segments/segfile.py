@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.errors import SegmentFileError
+
 log = logging.getLogger(__name__)
 
 SEGMENT_SUFFIX = ".segments.json"
@@ -34,17 +36,6 @@ OVERLAP_TOL_SEC = 1e-6  # two segments may touch up to float rounding
 _TOP_KEYS = frozenset({"video", "fps", "duration_sec", "segments", "meta"})
 _REQUIRED_TOP = ("video", "fps", "duration_sec", "segments")
 _SEG_KEYS = frozenset({"start_sec", "end_sec", "label"})
-
-
-class SegmentFileError(ValueError):
-    """A segment file (or in-memory segmentation) that breaks the schema; lists all problems."""
-
-    def __init__(self, source: str, problems: Sequence[str]) -> None:
-        self.source = source
-        self.problems = list(problems)
-        shown = "; ".join(self.problems[:10])
-        more = f" (+{len(self.problems) - 10} more)" if len(self.problems) > 10 else ""
-        super().__init__(f"{source}: {shown}{more}")
 
 
 @dataclass(frozen=True)

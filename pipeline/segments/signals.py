@@ -24,16 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import SignalError
 from pipeline.ingest.landing import source_index
 from pipeline.segments.energy import latent_action_energy, step_timeline
 from pipeline.segments.motion import MotionFeatures, phase_standardize
 from pipeline.segments.segmenters import robust_standardize
 
 log = logging.getLogger(__name__)
-
-
-class SignalError(ValueError):
-    """Windows and codes of a video that do not fit together; names the video and the problem."""
 
 
 def codes_to_latents(codes: np.ndarray, levels: Sequence[int]) -> np.ndarray:

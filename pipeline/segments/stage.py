@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from pipeline.ingest.stage import StageSummary
+from pipeline.context import StageSummary
+from pipeline.errors import SegmentStageError
 from pipeline.io import schemas
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, write_partition
@@ -48,10 +49,6 @@ from pipeline.tracks.store import load_tracks
 log = logging.getLogger(__name__)
 
 VideoCallback = Callable[[int, int, str], None]  # (videos done, total, file name)
-
-
-class SegmentStageError(RuntimeError):
-    """A partition that cannot be segmented (missing upstream tables); names the partition."""
 
 
 def segment_id(video_id: str, start_frame: int, end_frame: int, tokenizer_version: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.segments.calibration import CalibrationError
+from pipeline.errors import CalibrationError
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.energy import EnergySeries, ema
 from pipeline.segments.energy_segmentation import EnergyRun, calibrated_hysteresis

@@ -26,8 +26,9 @@ from models.infer import TokenizerRunner
 from models.tokenizer import TokenizerConfig
 from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, LOSS_PNG_NAME, train_tokenizer
 from pipeline.config import WindowConfig
+from pipeline.errors import NoTokenizerError, StorageKeyError
 from pipeline.io import schemas
-from pipeline.io.storage import Storage, StorageKeyError
+from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, read_table, write_partition
 from pipeline.tracks.store import load_tracks
 
@@ -35,10 +36,6 @@ log = logging.getLogger(__name__)
 
 TOKENIZER_PREFIX = "models/tokenizer"
 CURRENT_KEY = f"{TOKENIZER_PREFIX}/current.json"
-
-
-class NoTokenizerError(RuntimeError):
-    """No tokenizer has been trained in this store yet."""
 
 
 def tokenizer_config_for(windows: WindowConfig, **overrides: Any) -> TokenizerConfig:

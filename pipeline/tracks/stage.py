@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
-from pipeline.ingest.stage import StageSummary
+from pipeline.context import StageSummary
 from pipeline.io import schemas
 from pipeline.io.storage import S3Settings, Storage, open_storage
 from pipeline.io.tables import read_partition, write_partition

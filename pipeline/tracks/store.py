@@ -18,16 +18,13 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.errors import TrackStoreError
 from pipeline.tracks.window_tracks import ARRAY_FIELDS, WindowTracks
 
 # 2: velocities stored as float16 (the tracker's precision), visibility bit-packed
 FORMAT_VERSION = 2
 
 log = logging.getLogger(__name__)
-
-
-class TrackStoreError(Exception):
-    """A tracks file that cannot be read as ``WindowTracks``."""
 
 
 def save_tracks(

@@ -42,7 +42,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from pipeline.config import WindowConfig, _Frozen
+from pipeline.config import FrozenConfig, WindowConfig
 from pipeline.io.video import Frame
 from pipeline.tracks.camera_motion import CameraMode, compensate_camera, mean_visible_speed
 from pipeline.tracks.flow import (
@@ -64,7 +64,7 @@ __all__ = ["TrackingConfig", "WindowTracks", "iter_window_batches", "track_windo
 log = logging.getLogger(__name__)
 
 
-class TrackingConfig(_Frozen):
+class TrackingConfig(FrozenConfig):
     """How points are tracked through windows.
 
     Cost of the defaults, one OpenCV thread, CPU time at 10 fps: ~0.016 s per video second at

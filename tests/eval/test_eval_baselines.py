@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.errors import BaselineError
 from pipeline.evaluation.baselines import (
     BASELINE_NAMES,
-    BaselineError,
     load_store_videos,
     method_settings,
     write_baselines,

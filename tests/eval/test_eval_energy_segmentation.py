@@ -5,13 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.segments.calibration import CalibrationError
+from pipeline.errors import CalibrationError, EnergySegmentationError
 from pipeline.segments.energy import EnergySeries
-from pipeline.segments.energy_segmentation import (
-    DEFAULT_PARAMS,
-    EnergySegmentationError,
-    calibrated_hysteresis,
-)
+from pipeline.segments.energy_segmentation import DEFAULT_PARAMS, calibrated_hysteresis
 from pipeline.segments.segmenters import HysteresisParams
 
 N = 50

@@ -12,7 +12,6 @@ from models.tokenizer import (
     displacement_targets,
     sanitize_velocities,
 )
-from pipeline.config import WindowConfig
 
 
 def test_config_defaults_and_derived() -> None:
@@ -22,7 +21,7 @@ def test_config_defaults_and_derived() -> None:
     assert cfg.steps == 15 and cfg.num_points == 400 and cfg.num_classes == 225
     assert TokenizerConfig().fingerprint() == cfg.fingerprint()
     assert TokenizerConfig(seed=1).fingerprint() != cfg.fingerprint()
-    small = TokenizerConfig.for_windows(WindowConfig(window_frames=8, grid_size=5), d_model=64)
+    small = TokenizerConfig(window_frames=8, grid_size=5, d_model=64)
     assert (small.steps, small.num_points, small.d_model) == (7, 25, 64)
     assert small.decoded_points is None and cfg.decoded_points == 32  # capped at N
 

@@ -3,9 +3,9 @@ from pathlib import Path
 import pytest
 from videogen import decode_index, make_video
 
+from pipeline.errors import VideoError
 from pipeline.ingest.landing import normalized_frame_count, source_index
 from pipeline.io.video import (
-    VideoError,
     count_frames,
     iter_frames,
     normalized_size,

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from models.fsq import FSQ
+from pipeline.errors import SignalError
 from pipeline.segments.motion import (
     StepTracks,
     conveyor_weights,
@@ -16,7 +17,7 @@ from pipeline.segments.motion import (
     step_velocities,
 )
 from pipeline.segments.segfile import Segment
-from pipeline.segments.signals import SignalError, VideoSignals, codes_to_latents
+from pipeline.segments.signals import VideoSignals, codes_to_latents
 from pipeline.segments.stage import segment_id
 from pipeline.segments.station import to_frames
 from pipeline.tracks.window_tracks import WindowTracks

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.errors import CalibrationError
 from pipeline.segments.calibration import (
-    CalibrationError,
     CalibrationInput,
     best_f1_threshold,
     calibrate_station,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.evaluation.metrics import boundary_score
-from pipeline.segments.segmenters import ChangePointSegmenter, NotFittedError, SegmenterError
+from pipeline.segments.segmenters import ChangePointSegmenter
 from pipeline.segments.segmenters.cpd_path import CostPath, l2_cost
 
 DENSITIES = {"dense": (10, 30), "sparse": (60, 150)}  # segment lengths in 10 Hz steps

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.errors import SegmenterError
 from pipeline.segments.segfile import Segment
 from pipeline.segments.segmenters import (
     ChangePointSegmenter,
     CombinedSegmenter,
     HysteresisSegmenter,
-    SegmenterError,
     segments_to_frames,
     split_at,
 )

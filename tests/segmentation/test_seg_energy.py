@@ -5,13 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline.segments.energy import (
-    EnergyError,
-    EnergySeries,
-    ema,
-    latent_action_energy,
-    step_timeline,
-)
+from pipeline.errors import EnergyError
+from pipeline.segments.energy import EnergySeries, ema, latent_action_energy, step_timeline
 
 
 def test_lae_hand_computed() -> None:

@@ -7,12 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.evaluation.harness import (
-    EvaluationError,
-    evaluate_dirs,
-    uniform_segmentation,
-    write_uniform_baseline,
-)
+from pipeline.errors import EvaluationError
+from pipeline.evaluation.harness import evaluate_dirs, uniform_segmentation, write_uniform_baseline
 from pipeline.segments.segfile import Segment, SegmentFile, write_segments
 
 

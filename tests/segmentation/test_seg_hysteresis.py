@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from pipeline.errors import NotFittedError
 from pipeline.segments.segfile import Segment
-from pipeline.segments.segmenters import HysteresisSegmenter, NotFittedError, fill_idle
+from pipeline.segments.segmenters import HysteresisSegmenter, fill_idle
 
 
 def _spans(energy: list[float], *, dt: float = 0.4, **kw: object) -> list[tuple[int, int]]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.errors import SegmentFileError
 from pipeline.segments.segfile import (
     Segment,
     SegmentFile,
-    SegmentFileError,
     fill_gaps,
     parse_segments,
     read_segments,

@@ -9,13 +9,8 @@ from pathlib import Path
 import pytest
 from boto3.s3.transfer import TransferConfig
 
-from pipeline.io.storage import (
-    LocalStorage,
-    S3Storage,
-    Storage,
-    StorageKeyError,
-    join_key,
-)
+from pipeline.errors import StorageKeyError
+from pipeline.io.storage import LocalStorage, S3Storage, Storage, join_key
 
 
 def plant_raw(store: Storage, key: str, data: bytes) -> None:

@@ -9,15 +9,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from pipeline.io.storage import (
-    LocalStorage,
-    S3Settings,
-    S3Storage,
-    StorageAccessError,
-    StorageKeyError,
-    join_key,
-    open_storage,
-)
+from pipeline.errors import StorageAccessError, StorageKeyError
+from pipeline.io.storage import LocalStorage, S3Settings, S3Storage, join_key, open_storage
 
 
 def test_join_key_normalizes_and_rejects_relative_parts() -> None:

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from pipeline.config import WindowConfig
-from pipeline.tracks.store import TrackStoreError, load_track_meta, load_tracks, save_tracks
+from pipeline.errors import TrackStoreError
+from pipeline.tracks.store import load_track_meta, load_tracks, save_tracks
 from pipeline.tracks.tracking import TrackingConfig, WindowTracks, track_windows
 
 WCFG = WindowConfig(window_frames=6, stride_frames=2, grid_size=5)

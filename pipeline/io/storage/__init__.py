@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.io.storage.base import (
-    TMP_PREFIX,
-    ObjectInfo,
-    Storage,
-    StorageAccessError,
-    StorageError,
-    StorageKeyError,
-    join_key,
-)
+from pipeline.errors import StorageAccessError, StorageError, StorageKeyError
+from pipeline.io.storage.base import TMP_PREFIX, ObjectInfo, Storage, join_key
 from pipeline.io.storage.local import LocalStorage
 from pipeline.io.storage.s3 import S3Storage
 from pipeline.io.storage.settings import S3Settings

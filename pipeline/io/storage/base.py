@@ -20,32 +20,6 @@ TMP_PREFIX = ".tmp-"
 """Name prefix of temp files of in-flight writes; ``list()`` skips any key with such a part."""
 
 
-class StorageError(Exception):
-    """Base class of storage failures; ``uri`` names the location involved."""
-
-    def __init__(self, message: str, uri: str) -> None:
-        super().__init__(message)
-        self.uri = uri
-
-
-class StorageKeyError(StorageError, KeyError):
-    """The key does not exist. ``str(err)`` and ``err.uri`` give its full location."""
-
-    def __init__(self, uri: str) -> None:
-        super().__init__(f"no such object: {uri}", uri)
-
-    def __str__(self) -> str:  # KeyError would print the repr of the argument
-        return str(self.args[0])
-
-
-class StorageAccessError(StorageError):
-    """The backend refused or could not serve a request (missing bucket, 403, ...)."""
-
-    def __init__(self, message: str, uri: str, code: str) -> None:
-        super().__init__(f"{message} ({code}): {uri}", uri)
-        self.code = code
-
-
 @dataclass(frozen=True)
 class ObjectInfo:
     """One stored object: its key relative to the storage root, size in bytes, UTC mtime."""

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pyarrow.fs as pafs
 
+from pipeline.errors import StorageKeyError
 from pipeline.io.storage.base import (
     ObjectInfo,
     Storage,
-    StorageKeyError,
     check_key,
     check_prefix,
     is_temp_key,

@@ -22,12 +22,10 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from pipeline.errors import StorageAccessError, StorageError, StorageKeyError
 from pipeline.io.storage.base import (
     ObjectInfo,
     Storage,
-    StorageAccessError,
-    StorageError,
-    StorageKeyError,
     check_key,
     check_prefix,
     is_temp_key,

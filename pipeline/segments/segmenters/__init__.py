@@ -1,10 +1,9 @@
 """Segmenters with a ruptures-like API: keyword-only parameters, ``fit(signal, times)``,
 ``predict()`` -> segments in seconds (and index-space variants). Pure numpy/ruptures."""
 
+from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.segments.segmenters.base import (
     ACTIVE_LABEL,
-    NotFittedError,
-    SegmenterError,
     bkps_to_spans,
     fill_idle,
     segments_to_frames,

@@ -14,17 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from pipeline.errors import SegmenterError
 from pipeline.segments.segfile import IDLE_LABEL, Segment, fill_gaps
 
 ACTIVE_LABEL = "active"
-
-
-class SegmenterError(ValueError):
-    """Invalid segmenter input or parameters; the message carries the offending value."""
-
-
-class NotFittedError(RuntimeError):
-    """``predict`` called before ``fit``."""
 
 
 def check_times(times: np.ndarray, n: int) -> np.ndarray:

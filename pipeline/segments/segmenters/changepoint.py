@@ -36,11 +36,10 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, model_validator
 
-from pipeline.config import _Frozen
+from pipeline.config import FrozenConfig
+from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.segments.segfile import Segment
 from pipeline.segments.segmenters.base import (
-    NotFittedError,
-    SegmenterError,
     bkps_to_spans,
     check_signal,
     check_times,
@@ -60,7 +59,7 @@ log = logging.getLogger(__name__)
 MAX_RBF_SAMPLES = 3000  # rbf gram matrices beyond this are hundreds of MB and seconds per solve
 
 
-class ChangePointParams(_Frozen):
+class ChangePointParams(FrozenConfig):
     """Parameters of ``ChangePointSegmenter`` (seconds are converted with the median spacing
     of the fitted times)."""
 

@@ -18,8 +18,9 @@ import logging
 
 import numpy as np
 
+from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.segments.segfile import Segment
-from pipeline.segments.segmenters.base import NotFittedError, SegmenterError, fill_idle
+from pipeline.segments.segmenters.base import fill_idle
 from pipeline.segments.segmenters.changepoint import ChangePointSegmenter
 from pipeline.segments.segmenters.hysteresis import HysteresisSegmenter
 

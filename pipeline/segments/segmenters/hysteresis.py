@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydantic import Field
 
-from pipeline.config import _Frozen
+from pipeline.config import FrozenConfig
+from pipeline.errors import NotFittedError
 from pipeline.segments.energy import ema
 from pipeline.segments.segfile import Segment
 from pipeline.segments.segmenters.base import (
     ACTIVE_LABEL,
-    NotFittedError,
     check_signal,
     check_times,
     default_end_sec,
@@ -39,7 +39,7 @@ from pipeline.segments.segmenters.base import (
 log = logging.getLogger(__name__)
 
 
-class HysteresisParams(_Frozen):
+class HysteresisParams(FrozenConfig):
     """Parameters of ``HysteresisSegmenter`` (units: windows unless named ``_sec``)."""
 
     thr_on: float = Field(gt=0, description="start threshold on the smoothed energy")
