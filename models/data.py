@@ -1,8 +1,9 @@
-"""Track windows for tokenizer training: loading, idle-window sampling, train/val split.
+"""Track windows for tokenizer training: idle-window sampling, train/val split.
 
-Input: per video one or more ``.npz`` files (``pipeline.tracks.store`` layout) with at least
-``velocities (W, T-1, N, 2)`` float16/float32 in normalized units, ``gated (W,)`` bool,
-``window_index (W,)`` int and ``frame_size (2,)`` = (width, height) of the normalized frames.
+Input: one ``VideoWindows`` per video (arrays only: ``velocities (W, T-1, N, 2)`` float32 in
+normalized units, ``gated (W,)``, ``window_index (W,)``, ``frame_size (W, 2)`` = (width,
+height) of the normalized frames). The pipeline reads them from its track files
+(``pipeline.tokens.training_data``); this package never touches files of the store.
 
 Rules (all deterministic, no RNG involved):
 - *Gated windows* (skipped by the tracker's motion gate, i.e. idle) are kept for training only
@@ -25,28 +26,17 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from models.tokenizer import TokenizerConfig, sanitize_velocities
+from models.tokenizer import TokenizerConfig
 
 log = logging.getLogger(__name__)
 
 SINGLE_VIDEO_BLOCKS = 10
-REQUIRED_KEYS = ("velocities", "gated", "window_index", "frame_size")
-
-
-class TrackFileError(ValueError):
-    """A track file that cannot be used for training; carries the path and the reason."""
-
-    def __init__(self, path: str | Path, reason: str) -> None:
-        self.path = str(path)
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
 
 
 def unit_hash(key: str) -> float:
@@ -74,50 +64,6 @@ class SplitSummary:
     n_val: int
     n_gated_dropped: int
     n_guard_dropped: int
-
-
-def load_track_file(path: str | Path, cfg: TokenizerConfig) -> dict[str, np.ndarray]:
-    """Read and validate one npz; velocities come back float32."""
-    with np.load(Path(path), allow_pickle=False) as z:
-        missing = [k for k in REQUIRED_KEYS if k not in z.files]
-        if missing:
-            raise TrackFileError(path, f"missing keys {missing}")
-        arrays = {k: z[k] for k in REQUIRED_KEYS}
-    vel = arrays["velocities"]
-    want = (cfg.steps, cfg.num_points, 2)
-    if vel.ndim != 4 or vel.shape[1:] != want:
-        raise TrackFileError(path, f"velocities shape {vel.shape}, expected (W, {want})")
-    w = vel.shape[0]
-    for key in ("gated", "window_index"):
-        if arrays[key].shape != (w,):
-            raise TrackFileError(path, f"{key} shape {arrays[key].shape}, expected ({w},)")
-    fs = np.asarray(arrays["frame_size"], dtype=np.float32)
-    if fs.shape not in ((2,), (w, 2)) or not (fs > 0).all():
-        raise TrackFileError(path, f"frame_size {fs.tolist()} must be positive (2,) or (W, 2)")
-    return {
-        "velocities": sanitize_velocities(vel, str(path)),
-        "gated": arrays["gated"].astype(bool),
-        "window_index": arrays["window_index"].astype(np.int64),
-        "frame_size": np.broadcast_to(fs, (w, 2)).copy(),
-    }
-
-
-def load_video(video_id: str, paths: Sequence[Path], cfg: TokenizerConfig) -> VideoWindows:
-    """Concatenate the files of one video; duplicate window indexes are an error."""
-    parts = [load_track_file(p, cfg) for p in paths]
-    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    order = np.argsort(cat["window_index"], kind="stable")
-    idx = cat["window_index"][order]
-    dup = idx[1:][idx[1:] == idx[:-1]]
-    if dup.size:
-        raise TrackFileError(paths[0], f"video {video_id}: duplicate window_index {dup[:5]}")
-    return VideoWindows(
-        video_id=video_id,
-        velocities=cat["velocities"][order],
-        frame_size=cat["frame_size"][order],
-        window_index=idx,
-        gated=cat["gated"][order],
-    )
 
 
 def keep_mask(v: VideoWindows, gated_keep_fraction: float) -> np.ndarray:
@@ -191,13 +137,14 @@ def _subset(videos: Sequence[VideoWindows], masks: Sequence[np.ndarray]) -> Trac
 
 
 class TrackWindowDataModule(L.LightningDataModule):
-    """Windows of ``(video_id, npz_path)`` files, split as the module doc describes."""
+    """Windows of the given videos (one ``VideoWindows`` each), split as the module doc
+    describes. Reading track files is the pipeline's job (``pipeline.tokens.training_data``)."""
 
-    def __init__(self, track_files: Sequence[tuple[str, Path]], cfg: TokenizerConfig) -> None:
+    def __init__(self, videos: Sequence[VideoWindows], cfg: TokenizerConfig) -> None:
         super().__init__()
-        if not track_files:
-            raise ValueError("track_files is empty: nothing to train on")
-        self.track_files = [(str(v), Path(p)) for v, p in track_files]
+        if not videos:
+            raise ValueError("no videos: nothing to train on")
+        self.videos = sorted(videos, key=lambda v: v.video_id)
         self.cfg = cfg
         self.train_set: TrackWindowDataset | None = None
         self.val_set: TrackWindowDataset | None = None
@@ -206,10 +153,7 @@ class TrackWindowDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.summary is not None:
             return
-        by_video: dict[str, list[Path]] = {}
-        for vid, path in self.track_files:
-            by_video.setdefault(vid, []).append(path)
-        videos = [load_video(v, ps, self.cfg) for v, ps in sorted(by_video.items())]
+        videos = self.videos
         keep = [keep_mask(v, self.cfg.gated_keep_fraction) for v in videos]
         n_gated_dropped = int(sum((~k).sum() for k in keep))
         if len(videos) == 1 and self.cfg.val_fraction > 0:

@@ -1,4 +1,4 @@
-"""Motion tokenizer (METHOD.md stage 3): per-step velocities -> one FSQ code per step.
+"""Motion tokenizer (docs/method.md stage 3): per-step velocities -> one FSQ code per step.
 
 Encoder: each step's N x 2 velocities (normalized units, x then y) are scaled by
 ``input_scale``, flattened and projected to ``d_model``; learned step positions are added and a

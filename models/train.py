@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import logging
-import math
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from models.checkpoint import save_checkpoint
-from models.data import TrackWindowDataModule
+from models.data import TrackWindowDataModule, VideoWindows
 from models.lightning_module import TokenizerModule
 from models.tokenizer import TokenizerConfig, count_parameters
 
@@ -30,7 +29,6 @@ log = logging.getLogger(__name__)
 
 CHECKPOINT_NAME = "tokenizer.pt"
 LOSS_CSV_NAME = "loss.csv"
-LOSS_PNG_NAME = "loss.png"
 
 
 @dataclass(frozen=True)
@@ -39,7 +37,6 @@ class TrainResult:
     tokenizer_version: str
     history: list[dict[str, float]]  # one row per epoch: epoch, train_loss, val_loss (nan: none)
     loss_csv_path: Path
-    loss_plot_path: Path
     num_parameters: int
     train_seconds: float
 
@@ -87,48 +84,26 @@ def write_loss_csv(history: list[dict[str, float]], path: Path) -> Path:
     return path
 
 
-def plot_loss(history: list[dict[str, float]], path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6, 4), dpi=100)
-    FigureCanvasAgg(fig)
-    ax = fig.add_subplot(1, 1, 1)
-    epochs = [int(r["epoch"]) for r in history]
-    for key in ("train_loss", "val_loss"):
-        vals = [r[key] for r in history]
-        if any(not math.isnan(v) for v in vals):
-            ax.plot(epochs, vals, marker="o", label=key)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("cross-entropy (displacement classes)")
-    ax.set_title("motion tokenizer loss")
-    ax.legend()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp)
-    tmp.replace(path)
-    return path
-
-
 def train_tokenizer(
-    track_files: list[tuple[str, Path]],
+    videos: Sequence[VideoWindows],
     cfg: TokenizerConfig,
     out_dir: Path,
     *,
     progress: bool = False,
     max_time_s: float | None = None,
 ) -> TrainResult:
-    """Train on ``(video_id, npz_path)`` files; same inputs and seed give the same version
-    (unless ``max_time_s`` cuts training short)."""
+    """Train on the windows of ``videos``; same inputs and seed give the same version (unless
+    ``max_time_s`` cuts training short)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    dm = TrackWindowDataModule(track_files, cfg)
+    dm = TrackWindowDataModule(videos, cfg)
     dm.setup("fit")
     summary = dm.summary
     if summary is None:
         raise RuntimeError("TrackWindowDataModule.setup did not produce a split summary")
     if summary.n_train == 0:
-        raise ValueError(f"no training windows in {len(track_files)} track files: {summary}")
+        raise ValueError(f"no training windows in {len(videos)} videos: {summary}")
     module = TokenizerModule(cfg)
     trainer = _make_trainer(cfg, out_dir, progress, max_time_s, has_val=summary.n_val > 0)
     t0 = time.perf_counter()
@@ -159,7 +134,6 @@ def train_tokenizer(
         tokenizer_version=version,
         history=history,
         loss_csv_path=write_loss_csv(history, out_dir / LOSS_CSV_NAME),
-        loss_plot_path=plot_loss(history, out_dir / LOSS_PNG_NAME),
         num_parameters=meta["num_parameters"],
         train_seconds=seconds,
     )

@@ -21,28 +21,23 @@ from typing import Any
 
 import numpy as np
 
-from models.checkpoint import load_checkpoint
+from models.checkpoint import CheckpointError, load_checkpoint
 from models.infer import TokenizerRunner
 from models.tokenizer import TokenizerConfig
-from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, LOSS_PNG_NAME, train_tokenizer
-from pipeline.config import WindowConfig
-from pipeline.errors import NoTokenizerError, StorageKeyError
+from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, train_tokenizer
+from pipeline.context import Progress, StageSummary, no_progress
+from pipeline.errors import NoTokenizerError, StorageKeyError, TokenizerError
 from pipeline.io import schemas
+from pipeline.io.keys import TOKENIZER_CURRENT, tokenizer_key
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, read_table, write_partition
+from pipeline.tokens.plots import LOSS_PNG_NAME, plot_loss
+from pipeline.tokens.training_data import load_videos
 from pipeline.tracks.store import load_tracks
 
 log = logging.getLogger(__name__)
 
-TOKENIZER_PREFIX = "models/tokenizer"
-CURRENT_KEY = f"{TOKENIZER_PREFIX}/current.json"
-
-
-def tokenizer_config_for(windows: WindowConfig, **overrides: Any) -> TokenizerConfig:
-    """The tokenizer config that matches the windowing (one convention for both)."""
-    return TokenizerConfig(
-        window_frames=windows.window_frames, grid_size=windows.grid_size, **overrides
-    )
+CURRENT_KEY = TOKENIZER_CURRENT
 
 
 @dataclass(frozen=True)
@@ -113,15 +108,16 @@ def train_or_reuse(
         )
     with tempfile.TemporaryDirectory(prefix="laps-train-") as tmp, ExitStack() as stack:
         local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
+        videos = load_videos(local, cfg)
         result = train_tokenizer(
-            local, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s
+            videos, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s
         )
-        base = f"{TOKENIZER_PREFIX}/{result.tokenizer_version}"
+        version = result.tokenizer_version
         info = {
-            "version": result.tokenizer_version,
-            "checkpoint_key": f"{base}/{CHECKPOINT_NAME}",
-            "loss_plot_key": f"{base}/{LOSS_PNG_NAME}",
-            "loss_csv_key": f"{base}/{LOSS_CSV_NAME}",
+            "version": version,
+            "checkpoint_key": tokenizer_key(version, CHECKPOINT_NAME),
+            "loss_plot_key": tokenizer_key(version, LOSS_PNG_NAME),
+            "loss_csv_key": tokenizer_key(version, LOSS_CSV_NAME),
             "training_digest": digest,
             "num_videos": len({v for v, _ in files}),
             "training_files": [k for _, k in files],
@@ -132,8 +128,11 @@ def train_or_reuse(
             "trained_at": datetime.now(UTC).isoformat(),
         }
         store.put_file(info["loss_csv_key"], result.loss_csv_path)
-        store.put_file(info["loss_plot_key"], result.loss_plot_path)
-        store.write_bytes(f"{base}/training.json", json.dumps(info, indent=2).encode())
+        png = plot_loss(result.history, Path(tmp) / LOSS_PNG_NAME)
+        store.put_file(info["loss_plot_key"], png)
+        store.write_bytes(
+            tokenizer_key(version, "training.json"), json.dumps(info, indent=2).encode()
+        )
         store.put_file(info["checkpoint_key"], result.checkpoint_path)
         store.write_bytes(CURRENT_KEY, json.dumps(info, indent=2).encode())  # pointer last
     return TokenizerInfo(
@@ -157,7 +156,42 @@ def load_runner(
             "no tokenizer trained yet: materialize `motion_tokenizer` or run `laps train-tokenizer`"
         )
     with store.local_path(current["checkpoint_key"]) as path:
-        return TokenizerRunner(path, batch_size=batch_size, expected_cfg=expected)
+        try:
+            return TokenizerRunner(path, batch_size=batch_size, expected_cfg=expected)
+        except CheckpointError as exc:
+            raise TokenizerError(f"tokenizer {current['version']}: {exc}") from exc
+
+
+_RUNNERS: dict[tuple[str, str, str, int], TokenizerRunner] = {}
+
+
+def cached_runner(
+    store: Storage, *, expected: TokenizerConfig | None = None, batch_size: int = 256
+) -> TokenizerRunner:
+    """The current checkpoint's runner, loaded once per process, version and expected config
+    (the model is loaded once however many partitions a process encodes)."""
+    current = current_tokenizer(store)
+    key = (
+        store.root,
+        current["version"] if current else "",
+        expected.fingerprint() if expected is not None else "",
+        batch_size,
+    )
+    if key not in _RUNNERS:
+        _RUNNERS.clear()  # one model in memory at a time
+        _RUNNERS[key] = load_runner(store, expected=expected, batch_size=batch_size)
+    return _RUNNERS[key]
+
+
+def check_windows(runner: TokenizerRunner, expected: TokenizerConfig) -> None:
+    """The checkpoint must read the windows the tracker writes (same T and grid)."""
+    tok = runner.config
+    if (tok.window_frames, tok.grid_size) != (expected.window_frames, expected.grid_size):
+        raise TokenizerError(
+            f"tokenizer {runner.tokenizer_version} reads windows T={tok.window_frames}, "
+            f"grid={tok.grid_size}; the tracking windows are T={expected.window_frames}, "
+            f"grid={expected.grid_size}"
+        )
 
 
 def codes_partition(
@@ -230,9 +264,12 @@ def install_checkpoint(store: Storage, path: str | Path) -> TokenizerInfo:
 
     The pointer has no ``training_digest``, so a later ``train_or_reuse`` never mistakes it for
     a checkpoint trained on the store's tracks."""
-    _, cfg, meta = load_checkpoint(Path(path))
+    try:
+        _, cfg, meta = load_checkpoint(Path(path))
+    except (CheckpointError, OSError, RuntimeError, ValueError) as exc:
+        raise TokenizerError(f"checkpoint {path}: {exc}") from exc
     version = str(meta["tokenizer_version"])
-    key = f"{TOKENIZER_PREFIX}/{version}/{CHECKPOINT_NAME}"
+    key = tokenizer_key(version, CHECKPOINT_NAME)
     if not store.exists(key):
         store.put_file(key, path)
     info = {
@@ -245,3 +282,72 @@ def install_checkpoint(store: Storage, path: str | Path) -> TokenizerInfo:
     store.write_bytes(CURRENT_KEY, json.dumps(info, indent=2).encode())
     log.info("installed tokenizer %s from %s", version, path)
     return TokenizerInfo(version, key, False, "", 0, [], None)
+
+
+def tokenizer_stage(
+    store: Storage,
+    cfg: TokenizerConfig,
+    *,
+    checkpoint: str | Path | None = None,
+    force: bool = False,
+    max_time_s: float | None = None,
+    progress: Progress = no_progress,
+) -> StageSummary:
+    """The ``tokenizer`` stage: install ``checkpoint`` as the current tokenizer, or train (or
+    reuse) one on every stored track file of the store."""
+    progress("tokenizer", 0, 1)
+    if checkpoint is not None:
+        info = install_checkpoint(store, checkpoint)
+    else:
+        info = train_or_reuse(store, cfg, force=force, max_time_s=max_time_s)
+    check_windows(cached_runner(store), cfg)
+    progress("tokenizer", 1, 1)
+    last = info.history[-1] if info.history else {}
+    return StageSummary(
+        keys={"checkpoint": info.checkpoint_key},
+        extra={
+            "tokenizer_version": info.version,
+            "trained": info.trained,
+            "installed": checkpoint is not None,
+            "training_videos": info.num_videos,
+            "final_train_loss": float(last.get("train_loss", float("nan"))),
+            "final_val_loss": float(last.get("val_loss", float("nan"))),
+            "history": info.history,
+            "loss_plot_key": info.loss_plot_key,
+        },
+        output=info,
+    )
+
+
+def codes_stage(
+    store: Storage,
+    date: str,
+    station: str,
+    cfg: TokenizerConfig,
+    *,
+    batch_size: int = 256,
+    progress: Progress = no_progress,
+) -> StageSummary:
+    """The ``codes`` stage: encode every window of the partition with the current tokenizer."""
+    current = current_tokenizer(store)
+    # a checkpoint the store trained must match the config exactly (strict loading: a changed
+    # config is refused, never silently mixed); one the user installed (`laps segment
+    # --checkpoint`) brings its own model config and must only read the same windows
+    installed = current is not None and "installed_from" in current
+    runner = cached_runner(store, expected=None if installed else cfg, batch_size=batch_size)
+    check_windows(runner, cfg)
+    progress("codes", 0, 1)
+    rows = codes_partition(store, date, station, runner)
+    progress("codes", 1, 1)
+    flat = np.concatenate([r["codes"] for r in rows]) if rows else np.zeros(0, np.int16)
+    size = runner.config.codebook_size
+    return StageSummary(
+        rows={"codes": len(rows)},
+        extra={
+            "tokenizer_version": runner.tokenizer_version,
+            "codebook_size": size,
+            "distinct_codes": int(len(np.unique(flat))),
+            "codes_in_range": bool(flat.size == 0 or (flat.min() >= 0 and flat.max() < size)),
+        },
+        output=rows,
+    )

@@ -1,17 +1,10 @@
 import logging
-from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
-from models.data import (
-    TrackFileError,
-    TrackWindowDataModule,
-    load_track_file,
-    split_single_video,
-    split_videos,
-)
+from models.data import TrackWindowDataModule, split_single_video, split_videos
+from pipeline.tokens.training_data import load_videos
 
 
 def _windows_of(ds) -> set[tuple[float, ...]]:
@@ -26,7 +19,7 @@ def _windows_of(ds) -> set[tuple[float, ...]]:
 def test_split_by_video_never_shares_a_video(tiny_cfg, make_track_files) -> None:
     cfg = tiny_cfg(val_fraction=0.3)
     files = make_track_files(cfg, videos=6, windows=20)
-    dm = TrackWindowDataModule(files, cfg)
+    dm = TrackWindowDataModule(load_videos(files, cfg), cfg)
     dm.setup("fit")
     s = dm.summary
     assert s is not None and s.mode == "by_video"
@@ -36,7 +29,7 @@ def test_split_by_video_never_shares_a_video(tiny_cfg, make_track_files) -> None
     tr, va = _windows_of(dm.train_set), _windows_of(dm.val_set)
     assert tr and va and not tr & va
     # deterministic: the same files give the same split
-    dm2 = TrackWindowDataModule(list(reversed(files)), cfg)
+    dm2 = TrackWindowDataModule(load_videos(list(reversed(files)), cfg), cfg)
     dm2.setup("fit")
     assert dm2.summary == s
 
@@ -55,7 +48,7 @@ def test_split_videos_always_keeps_both_sides() -> None:
 def test_single_video_uses_guarded_contiguous_blocks(tiny_cfg, make_track_files, caplog) -> None:
     cfg = tiny_cfg(val_fraction=0.2, gated_keep_fraction=1.0)
     files = make_track_files(cfg, videos=1, windows=200)
-    dm = TrackWindowDataModule(files, cfg)
+    dm = TrackWindowDataModule(load_videos(files, cfg), cfg)
     with caplog.at_level(logging.WARNING, logger="models.data"):
         dm.setup("fit")
     assert "only one video" in caplog.text
@@ -81,45 +74,22 @@ def test_gated_windows_keep_a_fraction(tiny_cfg, make_track_files) -> None:
     cfg = tiny_cfg(val_fraction=0.0, gated_keep_fraction=0.5)
     files = make_track_files(cfg, videos=2, windows=300)
     n_gated = sum(int(np.load(p)["gated"].sum()) for _, p in files)
-    dm = TrackWindowDataModule(files, cfg)
+    dm = TrackWindowDataModule(load_videos(files, cfg), cfg)
     dm.setup("fit")
     s = dm.summary
     assert s.mode == "no_validation"
     assert 0.3 * n_gated < s.n_gated_dropped < 0.7 * n_gated
     assert s.n_train == 600 - s.n_gated_dropped
-    none_kept = TrackWindowDataModule(files, tiny_cfg(val_fraction=0.0, gated_keep_fraction=0.0))
+    none_kept = TrackWindowDataModule(
+        load_videos(files, cfg), tiny_cfg(val_fraction=0.0, gated_keep_fraction=0.0)
+    )
     none_kept.setup()
     assert none_kept.summary.n_gated_dropped == n_gated
 
 
-def test_float16_file_loads_as_float32(tiny_cfg, synth, tmp_path: Path) -> None:
-    cfg = tiny_cfg()
-    arrays = synth(np.random.default_rng(0), 5, cfg)
-    arrays["velocities"] = arrays["velocities"].astype(np.float16)
-    np.savez(tmp_path / "a.npz", **arrays)
-    got = load_track_file(tmp_path / "a.npz", cfg)
-    assert got["velocities"].dtype == np.float32
-    assert np.allclose(got["velocities"], arrays["velocities"].astype(np.float32))
-    assert got["frame_size"].shape == (5, 2)
-
-
-def test_bad_files_raise_with_reason(tiny_cfg, synth, tmp_path: Path) -> None:
-    cfg = tiny_cfg()
-    arrays = synth(np.random.default_rng(0), 5, cfg)
-    np.savez(tmp_path / "nokey.npz", **{k: v for k, v in arrays.items() if k != "gated"})
-    with pytest.raises(TrackFileError, match="missing keys"):
-        load_track_file(tmp_path / "nokey.npz", cfg)
-    np.savez(tmp_path / "shape.npz", **arrays)
-    with pytest.raises(TrackFileError, match="velocities shape"):
-        load_track_file(tmp_path / "shape.npz", tiny_cfg(grid_size=5))
-    dup = TrackWindowDataModule([("v", tmp_path / "shape.npz"), ("v", tmp_path / "shape.npz")], cfg)
-    with pytest.raises(TrackFileError, match="duplicate window_index"):
-        dup.setup()
-
-
 def test_dataloader_batches(tiny_cfg, make_track_files) -> None:
     cfg = tiny_cfg(batch_size=4)
-    dm = TrackWindowDataModule(make_track_files(cfg, videos=3, windows=10), cfg)
+    dm = TrackWindowDataModule(load_videos(make_track_files(cfg, videos=3, windows=10), cfg), cfg)
     dm.setup("fit")
     batch = next(iter(dm.train_dataloader()))
     assert batch["velocities"].shape == (4, cfg.steps, cfg.num_points, 2)

@@ -85,6 +85,7 @@ class BlockStore:
 def block_store(tmp_path_factory: pytest.TempPathFactory) -> BlockStore:
     from pipeline.cli.segment import run_folder
     from pipeline.segments.config import SegmentationConfig
+    from pipeline.stages import PipelineConfig
 
     base = tmp_path_factory.mktemp("segstage-block")
     input_dir = base / "input"
@@ -93,11 +94,13 @@ def block_store(tmp_path_factory: pytest.TempPathFactory) -> BlockStore:
     run = run_folder(
         input_dir,
         base / "store",
-        cfg=SegmentationConfig(method="changepoint", features=("motion",)),
+        config=PipelineConfig(
+            segmentation=SegmentationConfig(method="changepoint", features=("motion",)),
+            write_clips=False,
+        ),
         checkpoint=ckpt,
         station="bench1",
         date="2026-01-02",
-        clips=False,
     )
     assert run.videos, "the block video must be ingested"
     return BlockStore(base / "store", input_dir, run.date, run.station)

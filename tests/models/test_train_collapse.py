@@ -10,6 +10,7 @@ import pytest
 from models.infer import TokenizerRunner
 from models.train import train_tokenizer
 from pipeline.segments.energy import latent_action_energy
+from pipeline.tokens.training_data import load_videos
 from tests.models.conftest import FRAME_SIZE, tiny_config, write_tracks
 
 DIRECTIONS = np.array(
@@ -48,7 +49,7 @@ def test_codes_do_not_collapse_and_separate_regimes(tmp_path: Path, latent_norm:
         arrays = two_regime_windows(rng, 64, cfg.steps, cfg.num_points)
         arrays.pop("moving")
         files.append((f"video{v}", write_tracks(tmp_path / f"video{v}.npz", arrays)))
-    result = train_tokenizer(files, cfg, tmp_path / "run")
+    result = train_tokenizer(load_videos(files, cfg), cfg, tmp_path / "run")
     test = two_regime_windows(np.random.default_rng(1), 64, cfg.steps, cfg.num_points)
     out = TokenizerRunner(result.checkpoint_path).encode(test["velocities"])
     moving = test["moving"]
