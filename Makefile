@@ -43,8 +43,9 @@ dagster-home:
 demo: install dagster-home
 	$(BIN)/python -m assets.demo
 
-## test: set up with the dev extras and run the whole suite (CPU only)
+## test: set up with the dev extras, check the architecture, run the whole suite (CPU only)
 test: install-dev
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 ## ui: the Dagster UI on http://127.0.0.1:3000 over the same instance and data as the demo
@@ -53,6 +54,7 @@ ui: install dagster-home
 
 lint: install-dev
 	$(BIN)/ruff check pipeline models assets tests
+	$(BIN)/lint-imports
 
 clean:
 	rm -rf data .dagster_home

@@ -10,6 +10,19 @@ from assets.automation import (
     train_tokenizer_job,
 )
 from assets.resources import LapsConfig, LapsStorage
+from pipeline.stages import STAGE_NAMES
+
+# The assets each stage of ``pipeline.stages.STAGES`` materializes (tests check that the asset
+# graph runs them in the stage list's order).
+STAGE_ASSETS: dict[str, tuple[str, ...]] = {
+    "ingest": ("videos",),
+    "chunks": ("chunks",),
+    "tracks": ("tracks",),
+    "tokenizer": ("motion_tokenizer",),
+    "codes": ("latent_codes",),
+    "segments": ("energy", "segments", "segment_clips"),
+}
+assert tuple(STAGE_ASSETS) == STAGE_NAMES, "every stage needs its assets, in order"
 
 defs = dg.Definitions(
     assets=[
@@ -26,7 +39,5 @@ defs = dg.Definitions(
     resources={
         "storage": LapsStorage(),
         "laps_config": LapsConfig(),
-        "tokenizer": tokenizer.TokenizerSettings(),
-        "segmentation": segments.SegmentationSettings(),
     },
 )

@@ -11,17 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-from rich.console import Console
-from rich.table import Table
 
 from assets.automation import landing_sensor
-from assets.definitions import defs
+from assets.definitions import STAGE_ASSETS, defs
 from assets.partitions import split_key
 from assets.resources import LapsStorage
+from pipeline.cli.console import Console, make_console, table
 from pipeline.evaluation.harness import evaluate_dirs
 from pipeline.ingest.landing import discover
 from pipeline.io import catalog
 from pipeline.io.settings import LapsSettings
+from pipeline.stages import STAGES
 from pipeline.synth import synthesize
 
 log = logging.getLogger("laps.demo")
@@ -66,12 +66,12 @@ def run_landing_sensor(instance: dg.DagsterInstance, console: Console) -> list[d
 
 
 def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console: Console) -> bool:
-    """Per partition: ingest and tracks; then train (or reuse) the tokenizer; then codes."""
+    """The stage list in order: the partitioned stages before the tokenizer for every
+    partition, then ``train_tokenizer_job`` (the store-wide stage), then the rest."""
     job = defs.resolve_job_def("partition_job")
-    before_training = [dg.AssetKey(k) for k in ("videos", "chunks", "tracks")]
-    after_training = [
-        dg.AssetKey(k) for k in ("latent_codes", "energy", "segments", "segment_clips")
-    ]
+    first = next(i for i, s in enumerate(STAGES) if not s.partitioned)
+    before_training = _asset_keys(STAGES[:first])
+    after_training = _asset_keys(STAGES[first + 1 :])
     ok = _run_each(job, requests, before_training, instance, console)
     if not ok:
         return False
@@ -83,6 +83,10 @@ def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console
         console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
         return False
     return _run_each(job, requests, after_training, instance, console)
+
+
+def _asset_keys(stages) -> list[dg.AssetKey]:
+    return [dg.AssetKey(k) for s in stages for k in STAGE_ASSETS[s.name]]
 
 
 def _run_each(job, requests, selection, instance, console) -> bool:
@@ -132,12 +136,10 @@ def summary(settings: LapsSettings, console: Console) -> None:
     con = catalog.connect(settings.catalog_path, store)
     try:
         tables = catalog.table_names(store)
-        t = Table(title="laps demo: what was made")
-        t.add_column("table")
-        t.add_column("rows", justify="right")
-        for name in tables:
-            rows = con.execute(f'select count(*) from "{name}"').fetchone()[0]
-            t.add_row(name, str(rows))
+        counts = [
+            (name, con.execute(f'select count(*) from "{name}"').fetchone()[0]) for name in tables
+        ]
+        t = table("laps demo: what was made", ["table", "rows"], counts)
         console.print(t)
         hours = con.execute("select coalesce(sum(duration_sec), 0) / 3600 from videos").fetchone()
         console.print(f"video hours ingested: {hours[0]:.3f}")
@@ -158,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each sample")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    console = Console()
+    console = make_console()
     settings = LapsSettings.from_env()
     ensure_samples(settings, videos=args.videos, seconds=args.seconds, console=console)
     instance = dg.DagsterInstance.get()

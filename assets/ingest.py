@@ -1,12 +1,13 @@
-"""Ingest assets: landed videos -> videos/quarantine tables -> chunk manifest."""
+"""Ingest assets: landed videos -> videos/quarantine tables -> chunk manifest
+(``pipeline.stages`` stages ``ingest`` and ``chunks``)."""
 
 import dagster as dg
 
 from assets.partitions import date_and_station, date_station
-from assets.resources import LapsConfig, LapsStorage
-from pipeline.ingest.stage import chunk_partition, ingest_partition
+from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.io import schemas
 from pipeline.quality import check_chunk_rows
+from pipeline.stages import run_stage
 
 VIDEO_CHECKS = [
     dg.AssetCheckSpec(
@@ -47,15 +48,8 @@ def videos(
     context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
-    result, summary = ingest_partition(
-        storage.landing(),
-        storage.store(),
-        date,
-        station,
-        video=laps_config.video(),
-        windows=laps_config.windows(),
-        on_file=lambda f: context.log.info(f"probing {f.key}"),
-    )
+    summary = run_stage("ingest", stage_context(storage, laps_config, date=date, station=station))
+    result = summary.output
     ids = [v["video_id"] for v in result.videos]
     hours = sum(v["duration_sec"] for v in result.videos) / 3600
     return dg.MaterializeResult(
@@ -93,9 +87,8 @@ def chunks(
     context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
-    rows, summary = chunk_partition(
-        storage.store(), date, station, video=laps_config.video(), windows=laps_config.windows()
-    )
+    summary = run_stage("chunks", stage_context(storage, laps_config, date=date, station=station))
+    rows = summary.output
     contiguous, monotonic = check_chunk_rows(rows)
     return dg.MaterializeResult(
         metadata={

@@ -1,12 +1,12 @@
-"""Motion assets: point tracks per chunk (CPU optical flow)."""
+"""Motion assets: point tracks per chunk (CPU optical flow; stage ``tracks``)."""
 
 import dagster as dg
 
 from assets.ingest import chunks
 from assets.partitions import date_and_station, date_station
-from assets.resources import LapsConfig, LapsStorage
+from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.quality import check_window_rows
-from pipeline.tracks.stage import track_partition
+from pipeline.stages import run_stage
 
 TRACK_CHECKS = [
     dg.AssetCheckSpec(
@@ -37,15 +37,8 @@ def tracks(
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
     store = storage.store()
-    rows, summary = track_partition(
-        store,
-        date,
-        station,
-        video=laps_config.video(),
-        windows=laps_config.windows(),
-        tracking=laps_config.tracking(),
-        on_chunk=lambda n, total: context.log.info(f"tracked chunk {n}/{total}"),
-    )
+    summary = run_stage("tracks", stage_context(storage, laps_config, date=date, station=station))
+    rows = summary.output
     contiguous, monotonic = check_window_rows(rows)
     return dg.MaterializeResult(
         metadata={

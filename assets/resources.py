@@ -1,11 +1,24 @@
-"""Resources: where data lives and the stage configs, chosen in one place."""
+"""Resources: where data lives and the pipeline's config, chosen in one place.
+
+``LapsConfig`` is generated from ``pipeline.stages.PipelineConfig`` (``assets.config``): its
+sections and fields are the core's, with the core's defaults and descriptions, so the run
+config of any job has the shape of a ``laps segment --config`` file::
+
+    resources:
+      laps_config:
+        config:
+          segmentation: {method: hysteresis, max_len_sec: 2.0}
+          tokenizer: {max_epochs: 5}
+"""
+
+from __future__ import annotations
 
 import dagster as dg
 
-from pipeline.config import VideoConfig, WindowConfig
+from assets.config import dagster_config, to_core
 from pipeline.io.settings import LapsSettings
 from pipeline.io.storage import Storage
-from pipeline.tracks.tracking import TrackingConfig
+from pipeline.stages import PipelineConfig, StageContext
 
 
 class LapsStorage(dg.ConfigurableResource):
@@ -33,31 +46,28 @@ class LapsStorage(dg.ConfigurableResource):
         return self.settings().store()
 
 
-class LapsConfig(dg.ConfigurableResource):
-    """Normalization and windowing, shared by every stage (one convention, one code path)."""
+_LapsConfigBase = dagster_config(
+    PipelineConfig, base=dg.ConfigurableResource, name="_LapsConfigBase"
+)
 
-    target_fps: float = 10.0
-    short_side: int = 320
-    chunk_seconds: float = 600.0
-    window_frames: int = 16
-    stride_frames: int = 4
-    grid_size: int = 20
-    tracking_method: str = "dis"
-    camera_compensation: str = "auto"
 
-    def video(self) -> VideoConfig:
-        return VideoConfig(
-            target_fps=self.target_fps, short_side=self.short_side, chunk_seconds=self.chunk_seconds
-        )
+class LapsConfig(_LapsConfigBase):  # type: ignore[misc, valid-type]
+    """Every stage's settings (``pipeline.stages.PipelineConfig``; the defaults run)."""
 
-    def windows(self) -> WindowConfig:
-        return WindowConfig(
-            window_frames=self.window_frames,
-            stride_frames=self.stride_frames,
-            grid_size=self.grid_size,
-        )
+    def pipeline(self) -> PipelineConfig:
+        """The core config (validated by the core's models)."""
+        return to_core(PipelineConfig, self)  # type: ignore[return-value]
 
-    def tracking(self) -> TrackingConfig:
-        return TrackingConfig(
-            method=self.tracking_method, camera_compensation=self.camera_compensation
-        )
+
+def stage_context(
+    storage: LapsStorage, laps_config: LapsConfig, *, date: str = "", station: str = ""
+) -> StageContext:
+    """The ``StageContext`` of one asset run. Progress reaches the run's event log through the
+    core's own loggers (``python_logs`` in dagster.yaml), so no callback is needed."""
+    return StageContext(
+        store=storage.store(),
+        date=date,
+        station=station,
+        config=laps_config.pipeline(),
+        landing=storage.landing(),
+    )

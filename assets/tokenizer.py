@@ -1,63 +1,13 @@
-"""Tokenizer assets: train (or reuse) the motion tokenizer; latent action codes per window."""
+"""Tokenizer assets: train (or reuse) the motion tokenizer; latent action codes per window
+(``pipeline.stages`` stages ``tokenizer`` and ``codes``)."""
 
 import dagster as dg
-import numpy as np
-from pydantic import PrivateAttr
 
 from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
-from assets.resources import LapsConfig, LapsStorage
-from models.infer import TokenizerRunner
+from assets.resources import LapsConfig, LapsStorage, stage_context
 from models.tokenizer import TokenizerConfig
-from pipeline.io.storage import Storage
-from pipeline.tokens.stage import (
-    codes_partition,
-    current_tokenizer,
-    load_runner,
-    tokenizer_config_for,
-    train_or_reuse,
-)
-
-# The resource's defaults are the model's defaults: CLI and assets train the same config.
-_DEFAULTS = TokenizerConfig().model_dump()
-
-
-class TokenizerSettings(dg.ConfigurableResource):
-    """Tokenizer hyper-parameters (the defaults train in minutes on a CPU) and inference batch.
-
-    The runner is loaded once per process and version (``setup_for_execution`` semantics: the
-    checkpoint in use may be trained earlier in the same run, so loading is lazy)."""
-
-    d_model: int = _DEFAULTS["d_model"]
-    enc_layers: int = _DEFAULTS["enc_layers"]
-    dec_layers: int = _DEFAULTS["dec_layers"]
-    heads: int = _DEFAULTS["heads"]
-    fsq_levels: list[int] = list(_DEFAULTS["fsq_levels"])
-    max_epochs: int = _DEFAULTS["max_epochs"]
-    seed: int = _DEFAULTS["seed"]
-    max_train_seconds: float = 0.0  # 0 = no limit
-    batch_size: int = 256  # inference batch
-    _runners: dict = PrivateAttr(default_factory=dict)
-
-    def config(self, laps_config: LapsConfig) -> TokenizerConfig:
-        return tokenizer_config_for(
-            laps_config.windows(),
-            d_model=self.d_model,
-            enc_layers=self.enc_layers,
-            dec_layers=self.dec_layers,
-            heads=self.heads,
-            fsq_levels=tuple(self.fsq_levels),
-            max_epochs=self.max_epochs,
-            seed=self.seed,
-        )
-
-    def runner(self, store: Storage, expected: TokenizerConfig) -> TokenizerRunner:
-        """The current checkpoint's runner, loaded once per process and version."""
-        current = current_tokenizer(store)
-        key = (store.root, expected.fingerprint(), current["version"] if current else None)
-        if key not in self._runners:
-            self._runners[key] = load_runner(store, expected=expected, batch_size=self.batch_size)
-        return self._runners[key]
+from pipeline.stages import run_stage
 
 
 @dg.asset(
@@ -70,29 +20,28 @@ class TokenizerSettings(dg.ConfigurableResource):
     "stored track window; reused when config and training files are unchanged.",
 )
 def motion_tokenizer(
-    context: dg.AssetExecutionContext,
-    storage: LapsStorage,
-    laps_config: LapsConfig,
-    tokenizer: TokenizerSettings,
+    context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
 ) -> dg.MaterializeResult:
-    store = storage.store()
-    info = train_or_reuse(
-        store, tokenizer.config(laps_config), max_time_s=tokenizer.max_train_seconds or None
+    summary = run_stage("tokenizer", stage_context(storage, laps_config))
+    info = summary.extra
+    context.log.info(
+        f"tokenizer {info['tokenizer_version']} ({'trained' if info['trained'] else 'reused'})"
     )
-    context.log.info(f"tokenizer {info.version} ({'trained' if info.trained else 'reused'})")
-    last = info.history[-1] if info.history else {}
+    store = storage.store()
     meta = {
-        "tokenizer_version": info.version,
-        "trained": info.trained,
-        "training_videos": info.num_videos,
-        "checkpoint": dg.MetadataValue.path(store.uri(info.checkpoint_key)),
-        "final_train_loss": float(last.get("train_loss", float("nan"))),
-        "final_val_loss": float(last.get("val_loss", float("nan"))),
-        "loss_curve": dg.MetadataValue.md(_loss_table(info.history)),
+        "tokenizer_version": info["tokenizer_version"],
+        "trained": info["trained"],
+        "training_videos": info["training_videos"],
+        "checkpoint": dg.MetadataValue.path(store.uri(summary.keys["checkpoint"])),
+        "final_train_loss": info["final_train_loss"],
+        "final_val_loss": info["final_val_loss"],
+        "loss_curve": dg.MetadataValue.md(_loss_table(info["history"])),
     }
-    if info.loss_plot_key:
-        meta["loss_plot"] = dg.MetadataValue.path(store.uri(info.loss_plot_key))
-    return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(info.version))
+    if info["loss_plot_key"]:
+        meta["loss_plot"] = dg.MetadataValue.path(store.uri(info["loss_plot_key"]))
+    return dg.MaterializeResult(
+        metadata=meta, data_version=dg.DataVersion(info["tokenizer_version"])
+    )
 
 
 @dg.asset(
@@ -111,28 +60,21 @@ def motion_tokenizer(
     "pre-quantization latent, with tokenizer version, levels, stride and fps on every row.",
 )
 def latent_codes(
-    context: dg.AssetExecutionContext,
-    storage: LapsStorage,
-    laps_config: LapsConfig,
-    tokenizer: TokenizerSettings,
+    context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
-    store = storage.store()
-    runner = tokenizer.runner(store, tokenizer.config(laps_config))
-    rows = codes_partition(store, date, station, runner)
-    n = len(rows)
-    flat = np.concatenate([r["codes"] for r in rows]) if rows else np.zeros(0, np.int16)
-    in_range = bool(
-        len(flat) == 0 or (flat.min() >= 0 and flat.max() < runner.config.codebook_size)
-    )
+    summary = run_stage("codes", stage_context(storage, laps_config, date=date, station=station))
+    info = summary.extra
     return dg.MaterializeResult(
         metadata={
-            "windows": n,
-            "tokenizer_version": runner.tokenizer_version,
-            "codebook_size": runner.config.codebook_size,
-            "distinct_codes": len(np.unique(flat)),
+            "windows": summary.rows["codes"],
+            "tokenizer_version": info["tokenizer_version"],
+            "codebook_size": info["codebook_size"],
+            "distinct_codes": info["distinct_codes"],
         },
-        check_results=[dg.AssetCheckResult(check_name="token_range", passed=in_range)],
+        check_results=[
+            dg.AssetCheckResult(check_name="token_range", passed=info["codes_in_range"])
+        ],
     )
 
 

@@ -1,7 +1,7 @@
 """Typed configuration shared by every stage, the CLI and the Dagster assets.
 
 One convention, one code path: training and inference read the same ``WindowConfig`` and
-``VideoConfig`` (METHOD.md, "Traps in the reference code").
+``VideoConfig`` (docs/method.md, "Traps in the reference code").
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ __all__ = ["FrozenConfig", "VideoConfig", "WindowConfig"]
 
 
 class VideoConfig(FrozenConfig):
-    """How raw video is normalized before tracking (METHOD.md stage 1)."""
+    """How raw video is normalized before tracking (docs/method.md stage 1)."""
 
     target_fps: float = Field(10.0, gt=0, description="frames per second kept after sampling")
     short_side: int = Field(320, ge=32, description="short side of normalized frames, pixels")
@@ -22,7 +22,7 @@ class VideoConfig(FrozenConfig):
 
 
 class WindowConfig(FrozenConfig):
-    """Tracking windows (METHOD.md stage 2): T frames, stride, an S x S grid of points."""
+    """Tracking windows (docs/method.md stage 2): T frames, stride, an S x S grid of points."""
 
     window_frames: int = Field(16, ge=2, description="T, frames per window at target fps")
     stride_frames: int = Field(4, ge=1, description="frames between window starts")

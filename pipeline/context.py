@@ -21,3 +21,5 @@ class StageSummary:
     rows: dict[str, int] = field(default_factory=dict)  # table -> rows written
     keys: dict[str, str] = field(default_factory=dict)  # table -> storage key
     extra: dict[str, Any] = field(default_factory=dict)
+    # what the stage computed, in memory, for the caller's checks (rows, results); not metadata
+    output: Any = None

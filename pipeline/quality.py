@@ -92,3 +92,23 @@ def check_window_rows(rows: list[dict]) -> tuple[bool, bool]:
         monotonic &= all(a < b for a, b in zip(starts, starts[1:], strict=False))
         monotonic &= all(r["start_sec"] < r["end_sec"] for r in vrows)
     return bool(contiguous), bool(monotonic)
+
+
+def station_rate_history(store, station: str, *, before: str) -> list[float]:
+    """Segments per minute of the station's partitions dated before ``before`` (from the
+    store's ``segments`` and ``videos`` tables; ``store`` is a ``pipeline.io.storage.Storage``)."""
+    from pipeline.io.tables import read_table
+
+    segs = read_table(store, "segments", station=station)
+    vids = read_table(store, "videos", station=station)
+    if segs is None or vids is None:
+        return []
+    counts: dict[str, int] = {}
+    for d in segs.column("date").to_pylist():
+        counts[d] = counts.get(d, 0) + 1
+    seconds: dict[str, float] = {}
+    for d, s in zip(
+        vids.column("date").to_pylist(), vids.column("duration_sec").to_pylist(), strict=True
+    ):
+        seconds[d] = seconds.get(d, 0.0) + s
+    return [segment_rate(counts.get(d, 0), s) for d, s in sorted(seconds.items()) if d < before]

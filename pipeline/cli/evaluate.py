@@ -1,7 +1,7 @@
 """`laps eval`: score predicted segment files against ground truth, with baselines and plots.
 
-Scoring is ``pipeline.evaluation.harness.evaluate_dirs`` (METHOD.md protocol). stdout gets one markdown
-table, one row per method (the prediction first, then each baseline with ``--baselines``);
+Scoring is ``pipeline.evaluation.harness.evaluate_dirs`` (docs/method.md protocol). stdout gets one
+markdown table, one row per method (the prediction first, then each baseline with ``--baselines``);
 status and errors go to stderr. ``--json PATH`` writes::
 
     {"name": <method>, "mean": {<metric>: float, ...}, "per_video": {<stem>: {<metric>: float,
@@ -35,25 +35,24 @@ import numpy as np
 from rich.console import Console
 
 from pipeline.errors import (
-    BaselineError,
-    CalibrationError,
-    EnergySegmentationError,
     EvaluationError,
     SegmentFileError,
 )
 from pipeline.evaluation.baselines import (
-    BASELINE_NAMES,
-    ENERGY_BASELINES,
+    BASELINE_FAILURES,
     UNIFORM_ORACLE,
     MethodSettings,
-    StoreVideo,
     energy_runs,
     load_store_videos,
     method_settings,
-    write_energy_baseline,
+    write_baselines,
 )
 from pipeline.evaluation.benchmarks import append_quality_rows
-from pipeline.evaluation.harness import EvalReport, evaluate_dirs, write_uniform_baseline
+from pipeline.evaluation.harness import (
+    EvalReport,
+    evaluate_dirs,
+    format_score,
+)
 from pipeline.evaluation.metrics import interior_boundaries
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
@@ -62,7 +61,6 @@ from pipeline.segments.segfile import SEGMENT_SUFFIX, fill_gaps, read_segments, 
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True)
-_BASELINE_FAILURES = (BaselineError, CalibrationError, EnergySegmentationError, SegmentFileError)
 
 DirPath = click.Path(file_okay=False, path_type=Path)
 
@@ -213,47 +211,23 @@ def methods_markdown(reports: dict[str, EvalReport]) -> str:
         "|---" * (len(cols) + 2) + "|",
     ]
     for method, rep in reports.items():
-        cells = [_fmt(rep.mean.get(c, float("nan")), c) for c in cols]
+        cells = [format_score(rep.mean.get(c, float("nan")), c) for c in cols]
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {len(rep.errors)} |")
     return "\n".join(lines) + "\n"
-
-
-def _fmt(value: float, key: str) -> str:
-    return f"{value:.1f}" if key.startswith("n_") else f"{value:.3f}"
 
 
 def _baseline_reports(
     gt_dir: Path, store: Path, out_root: Path, settings: MethodSettings, pseudo_source: str
 ) -> dict[str, EvalReport]:
     """Write and score every baseline; one that cannot run scores 0 with its error listed."""
-    folders = {n: out_root / n for n in BASELINE_NAMES}
     failures: dict[str, str] = {}
-    videos: dict[str, StoreVideo] = {}
-    try:
-        videos = load_store_videos(store)
-    except BaselineError as exc:
-        failures.update({n: str(exc) for n in ENERGY_BASELINES})
-    for n, folder in folders.items():
-        folder.mkdir(parents=True, exist_ok=True)
-        for old in folder.glob(f"*{SEGMENT_SUFFIX}"):  # a rerun never scores stale files
-            old.unlink()
-        if n in failures:
-            continue
-        try:
-            if n == UNIFORM_ORACLE:
-                write_uniform_baseline(gt_dir, folder)
-            else:
-                write_energy_baseline(
-                    videos,
-                    n,
-                    folder,
-                    params=settings.params,
-                    calibration_method=settings.calibration_method,
-                    transform=settings.transform,
-                    pseudo_source="self" if pseudo_source == "self" else "track_speed",
-                )
-        except _BASELINE_FAILURES as exc:
-            failures[n] = str(exc)
+    folders = write_baselines(
+        store, gt_dir, out_root,
+        params=settings.params, calibration_method=settings.calibration_method,
+        transform=settings.transform,
+        pseudo_source="self" if pseudo_source == "self" else "track_speed",
+        failures=failures,
+    )  # fmt: skip
     out: dict[str, EvalReport] = {}
     for n, folder in folders.items():
         if n in failures:
@@ -356,7 +330,7 @@ def _energy_curves(store: Path, settings: MethodSettings) -> dict[str, Curve]:
             calibration_method=settings.calibration_method,
             transform=settings.transform,
         )
-    except _BASELINE_FAILURES as exc:
+    except BASELINE_FAILURES as exc:
         log.warning("no energy table and no flow energy in %s: %s", store, exc)
         return {}
     return {

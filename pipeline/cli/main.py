@@ -24,7 +24,20 @@ def _progress() -> Progress:
     )
 
 
-@click.group()
+class LapsGroup(click.Group):
+    """Turns every ``LapsError`` into one clear line on stderr and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        from pipeline.errors import LapsError
+
+        try:
+            return super().invoke(ctx)
+        except LapsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=LapsGroup)
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug logging")
 def main(verbose: int) -> None:
     """laps: workstation video -> latent-action primitive segments -> training shards."""
@@ -174,30 +187,34 @@ def bench(
 @click.option("--epochs", default=None, type=click.IntRange(1), help="override max_epochs")
 @click.option("--max-seconds", default=None, type=click.FloatRange(min=1), help="time budget")
 @click.option("--force", is_flag=True, help="train even if the current checkpoint is up to date")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PipelineConfig as JSON (its windows and tokenizer sections are used)",
+)
 def train_tokenizer(
-    station: str | None, epochs: int | None, max_seconds: float | None, force: bool
+    station: str | None,
+    epochs: int | None,
+    max_seconds: float | None,
+    force: bool,
+    config_path: Path | None,
 ) -> None:
     """Train (or reuse) the motion tokenizer on every stored track window ($LAPS_STORE_URI)."""
-    from pipeline.config import WindowConfig
-    from pipeline.errors import NoTokenizerError
+    from pipeline.cli.segment import load_config
     from pipeline.io.settings import LapsSettings
-    from pipeline.tokens.stage import tokenizer_config_for, train_or_reuse
+    from pipeline.tokens.stage import train_or_reuse
 
     settings = LapsSettings.from_env()
-    overrides = {"max_epochs": epochs} if epochs else {}
-    cfg = tokenizer_config_for(WindowConfig(), **overrides)
-    try:
-        info = train_or_reuse(
-            settings.store(),
-            cfg,
-            station=station,
-            force=force,
-            progress=True,
-            max_time_s=max_seconds,
-        )
-    except NoTokenizerError as exc:
-        console.print(f"[red]{exc}[/]")
-        sys.exit(2)
+    cfg = load_config(config_path, epochs=epochs, max_train_seconds=max_seconds)
+    info = train_or_reuse(
+        settings.store(),
+        cfg.tokenizer_config(),
+        station=station,
+        force=force,
+        progress=True,
+        max_time_s=cfg.tokenizer.max_train_seconds,
+    )
     verb = "trained" if info.trained else "reused (same config and training files)"
     console.print(f"tokenizer {info.version}: {verb} on {info.num_videos} videos")
     if info.history:

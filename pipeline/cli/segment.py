@@ -1,19 +1,23 @@
 """`laps segment`: the whole pipeline on a folder of videos, outside Dagster.
 
-Runs the same stage functions as the assets, in order, on one (date, station) partition of the
-store rooted at ``--output``: ingest (probe, quarantine bad files) -> chunks -> tracks ->
-tokenizer (``--checkpoint`` installed as current, or trained/reused on the station's tracks) ->
-codes -> segments (``pipeline.segments.stage.segment_partition``).
+Runs ``pipeline.stages.STAGES`` in order (the list the Dagster assets run) on one (date,
+station) partition of the store rooted at ``--output``: ingest (probe, quarantine bad files) ->
+chunks -> tracks -> tokenizer (``--checkpoint`` installed as current, or trained / reused on
+every stored track file of that store) -> codes -> segments (energy, segment files, clips,
+energy plots).
 
 Input: the video files (``.mp4 .mov .mkv .avi .webm .m4v``) directly in ``--input``; with
 ``--recursive`` also those in its subfolders (files under ``--output`` excluded). File names are
 free; hidden files (``.name``) are ignored. The partition is ``--date`` (default: the UTC date of
 the oldest input file's modification time, so a rerun on the same files hits the same partition)
-and ``--station`` (default: the input folder's name). Output: the store (tables/, tracks/,
-models/, segments/, clips/) plus ``<stem>.segments.json`` of every video at the top of
-``--output``. Reruns replace the partition's outputs (same files -> same rows). A video already
-ingested in ANOTHER partition of the same store is skipped (reported). Exit code 0 when at least
-one video was segmented, 1 when none, 2 for unusable options (bad checkpoint, date, station).
+and ``--station`` (default: the input folder's name). ``--config`` is a JSON ``PipelineConfig``
+(sections ``video``, ``windows``, ``tracking``, ``tokenizer``, ``segmentation``, and
+``write_clips``), or, as before, ``SegmentationConfig`` fields alone. Output: the store
+(tables/, tracks/, models/, segments/, clips/, plots/) plus ``<stem>.segments.json`` of every
+video at the top of ``--output``. Reruns replace the partition's outputs (same files -> same
+rows). A video already ingested in ANOTHER partition of the same store is skipped (reported).
+Exit code 0 when at least one video was segmented, 1 when none, 2 for unusable options (bad
+config, checkpoint, date, station).
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
@@ -33,21 +36,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from pipeline.config import VideoConfig, WindowConfig
+from pipeline.context import Progress as ProgressFn
+from pipeline.context import StageSummary, no_progress
+from pipeline.errors import ConfigError
 from pipeline.ingest.landing import VIDEO_SUFFIXES, LandedFile
-from pipeline.ingest.stage import ingest_partition
-from pipeline.io.storage import LocalStorage, Storage
+from pipeline.io.storage import LocalStorage
 from pipeline.io.tables import validate_partition
-from pipeline.segments.config import SegmentationConfig
+from pipeline.stages import PipelineConfig, StageContext, load_pipeline_config, run_stages
 
 log = logging.getLogger(__name__)
 console = Console()
-
-Step = Callable[[str, int, int], None]  # (stage, done, total)
-
-
-class SegmentOptionsError(click.UsageError):
-    """Options that cannot run (exit code 2)."""
 
 
 @dataclass
@@ -105,111 +103,86 @@ def _landed(input_dir: Path, files: list[Path], date: str, station: str) -> list
     return out
 
 
-def ingest_folder(
-    input_dir: Path, store: Storage, files: list[Path], date: str, station: str, step: Step
-) -> tuple[list[dict], list[dict], list[str]]:
-    """``ingest_partition`` for files given by the caller (a flat folder has no station
-    folders): same probing, quarantine, known-video check and tables."""
-    landed = _landed(input_dir, files, date, station)
-    done = iter(range(1, len(landed) + 1))
-    result, _ = ingest_partition(
-        LocalStorage(input_dir),
-        store,
-        date,
-        station,
-        video=VideoConfig(),
-        windows=WindowConfig(),
-        files=landed,
-        on_file=lambda _f: step("probing", next(done), len(landed)),
-    )
-    return result.videos, result.quarantine, result.skipped_known
-
-
 def run_folder(
     input_dir: Path,
     output_dir: Path,
     *,
-    cfg: SegmentationConfig,
+    config: PipelineConfig | None = None,
     checkpoint: Path | None = None,
     station: str | None = None,
     date: str | None = None,
-    clips: bool = True,
     recursive: bool = False,
-    epochs: int | None = None,
-    max_train_seconds: float | None = None,
-    step: Step = lambda _s, _d, _t: None,
+    step: ProgressFn = no_progress,
 ) -> FolderRun:
-    """The whole pipeline on one folder (module doc); raises ``SegmentOptionsError``."""
-    from models.checkpoint import CheckpointError
-    from pipeline.ingest.stage import chunk_partition
-    from pipeline.segments.stage import segment_partition
-    from pipeline.tokens.stage import (
-        codes_partition,
-        install_checkpoint,
-        load_runner,
-        tokenizer_config_for,
-        train_or_reuse,
-    )
-    from pipeline.tracks.stage import track_partition
-    from pipeline.tracks.tracking import TrackingConfig
-
+    """The whole pipeline on one folder (module doc), through ``pipeline.stages``; raises
+    ``LapsError`` (``ConfigError`` for unusable options)."""
     files = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
     try:
         validate_partition(run.date, run.station)
     except ValueError as exc:
-        raise SegmentOptionsError(str(exc)) from exc
-    store = LocalStorage(output_dir)
-    video, windows = VideoConfig(), WindowConfig()
-    run.videos, run.quarantine, run.skipped_known = ingest_folder(
-        input_dir, store, files, run.date, run.station, step
+        raise ConfigError(str(exc)) from exc
+    ctx = StageContext(
+        store=LocalStorage(output_dir),
+        date=run.date,
+        station=run.station,
+        config=config or PipelineConfig(),
+        landing=LocalStorage(input_dir),
+        files=_landed(input_dir, files, run.date, run.station),
+        checkpoint=checkpoint,
+        progress=step,
     )
-    chunk_partition(store, run.date, run.station, video=video, windows=windows)
-    if not run.videos:
+
+    def nothing_to_track(name: str, summary: StageSummary) -> bool:
+        return name == "chunks" and not summary.rows.get("chunks")
+
+    done = run_stages(ctx, stop_after=nothing_to_track)
+    ingest = done["ingest"].output
+    run.videos, run.quarantine, run.skipped_known = (
+        ingest.videos, ingest.quarantine, ingest.skipped_known
+    )  # fmt: skip
+    if "segments" not in done:
         return run
-    track_partition(
-        store, run.date, run.station, video=video, windows=windows, tracking=TrackingConfig(),
-        on_chunk=lambda d, t: step("tracking", d, t),
-    )  # fmt: skip
-    step("tokenizer", 0, 1)
-    if checkpoint is not None:
-        try:
-            info = install_checkpoint(store, checkpoint)
-        except (CheckpointError, OSError, RuntimeError) as exc:
-            raise SegmentOptionsError(f"checkpoint {checkpoint}: {exc}") from exc
-    else:
-        overrides = {"max_epochs": epochs} if epochs else {}
-        cfg_tok = tokenizer_config_for(windows, **overrides)
-        info = train_or_reuse(store, cfg_tok, station=run.station, max_time_s=max_train_seconds)
-    runner = load_runner(store)
-    tok = runner.config
-    if (tok.window_frames, tok.grid_size) != (windows.window_frames, windows.grid_size):
-        raise SegmentOptionsError(
-            f"checkpoint windows T={tok.window_frames}, grid={tok.grid_size} do not match the "
-            f"tracking windows T={windows.window_frames}, grid={windows.grid_size}"
-        )
-    run.tokenizer = info.version
-    step("tokenizer", 1, 1)
-    step("codes", 0, 1)
-    codes_partition(store, run.date, run.station, runner)
-    step("codes", 1, 1)
-    summary = segment_partition(
-        store, run.date, run.station, cfg, write_clips=clips,
-        on_video=lambda d, t, _name: step("segmenting", d, t),
-    )  # fmt: skip
-    run.summary = {"rows": summary.rows, **summary.extra}
-    for stem, key in summary.extra["segment_files"].items():
-        store.write_bytes(f"{stem}.segments.json", store.read_bytes(key))
+    run.tokenizer = done["tokenizer"].extra["tokenizer_version"]
+    seg = done["segments"]
+    run.summary = {"rows": seg.rows, **seg.extra}
+    for stem, key in seg.extra["segment_files"].items():
+        ctx.store.write_bytes(f"{stem}.segments.json", ctx.store.read_bytes(key))
     return run
 
 
-def _config(config_path: Path | None, method: str | None) -> SegmentationConfig:
+def load_config(
+    config_path: Path | None,
+    *,
+    method: str | None = None,
+    no_clips: bool = False,
+    epochs: int | None = None,
+    max_train_seconds: float | None = None,
+) -> PipelineConfig:
+    """The run's ``PipelineConfig``: the ``--config`` file, then the options on top."""
     raw: dict[str, Any] = {}
     if config_path is not None:
-        raw = json.loads(config_path.read_text())
-    if method:
-        raw["method"] = method
-    return SegmentationConfig.model_validate(raw)
+        try:
+            raw = json.loads(config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"--config {config_path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ConfigError(f"--config {config_path}: expected a JSON object")
+    cfg = load_pipeline_config(raw)
+    seg: dict[str, Any] = {"method": method} if method else {}
+    tok: dict[str, Any] = {}
+    if epochs:
+        tok["max_epochs"] = epochs
+    if max_train_seconds:
+        tok["max_train_seconds"] = max_train_seconds
+    if not (seg or tok or no_clips):
+        return cfg
+    merged = cfg.model_dump()
+    merged["segmentation"].update(seg)
+    merged["tokenizer"].update(tok)
+    if no_clips:
+        merged["write_clips"] = False
+    return load_pipeline_config(merged)
 
 
 @click.command("segment")
@@ -245,7 +218,8 @@ def _config(config_path: Path | None, method: str | None) -> SegmentationConfig:
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="SegmentationConfig fields as JSON",
+    help="PipelineConfig as JSON (sections video, windows, tracking, tokenizer, segmentation; "
+    "or SegmentationConfig fields alone)",
 )
 @click.option("--recursive", is_flag=True, help="also take videos in subfolders")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="tokenizer max_epochs")
@@ -261,7 +235,10 @@ def segment(
     recursive: bool, epochs: int | None, max_train_seconds: float | None,
 ) -> None:  # fmt: skip
     """Segment a folder of videos into action primitives (whole pipeline, no Dagster)."""
-    cfg = _config(config_path, method)
+    cfg = load_config(
+        config_path, method=method, no_clips=no_clips, epochs=epochs,
+        max_train_seconds=max_train_seconds,
+    )  # fmt: skip
     with Progress(
         TextColumn("[bold]{task.description:<11}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
@@ -274,9 +251,8 @@ def segment(
             progress.update(tasks[stage], completed=done, total=max(total, 1))
 
         run = run_folder(
-            input_dir, output_dir, cfg=cfg, checkpoint=checkpoint, station=station, date=date,
-            clips=not no_clips, recursive=recursive, epochs=epochs,
-            max_train_seconds=max_train_seconds, step=step,
+            input_dir, output_dir, config=cfg, checkpoint=checkpoint, station=station,
+            date=date, recursive=recursive, step=step,
         )  # fmt: skip
     _report(run, output_dir)
     sys.exit(0 if run.summary.get("segment_files") else 1)

@@ -7,14 +7,15 @@ baseline writes ``<out_root>/<name>/<stem>.segments.json`` for every video:
 - ``pixel_diff``: ``windows.pixel_diff`` (pixel-difference energy),
 - ``track_speed``: ``windows.track_speed`` (raw point-track velocity energy),
 
-each through ``pipeline.segments.energy_segmentation.calibrated_hysteresis`` with the method's hysteresis
-settings (same EMA, same debounce and cap, same label-free calibration, one calibration per
+each through ``pipeline.segments.energy_segmentation.calibrated_hysteresis`` with the method's
+hysteresis settings (same EMA, same debounce and cap, same label-free calibration, one calibration
+per
 station). Pseudo-labels for calibration come from ``track_speed`` by default, as for the method
 (``pseudo_source="self"`` uses each baseline's own energy). No ground truth is read by these.
 
 - ``uniform_oracle_k``: **an oracle**: a uniform split into the TRUE number of segments, read
-  from the ground-truth file (``pipeline.evaluation.harness.write_uniform_baseline``). It sees labels;
-  it is a reference point, not a label-free method.
+  from the ground-truth file (``pipeline.evaluation.harness.write_uniform_baseline``). It sees
+  labels; it is a reference point, not a label-free method.
 
 Stems: ``videos.file_name`` without its suffix (``cam1_0001.mp4`` -> ``cam1_0001``) must equal
 the ground truth's stem. Windows are keyed by ``window_index``; gated windows count as idle.
@@ -32,8 +33,14 @@ import numpy as np
 import pyarrow as pa
 from pydantic import ValidationError
 
-from pipeline.errors import BaselineError, SegmentFileError
+from pipeline.errors import (
+    BaselineError,
+    CalibrationError,
+    EnergySegmentationError,
+    SegmentFileError,
+)
 from pipeline.evaluation.harness import write_uniform_baseline
+from pipeline.io.keys import video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
 from pipeline.segments.calibration import PseudoMethod, Transform
@@ -51,6 +58,8 @@ ENERGY_BASELINES: dict[str, str] = {
 }
 UNIFORM_ORACLE = "uniform_oracle_k"
 BASELINE_NAMES: tuple[str, ...] = (*ENERGY_BASELINES, UNIFORM_ORACLE)
+# what makes one baseline unusable without stopping the others
+BASELINE_FAILURES = (BaselineError, CalibrationError, EnergySegmentationError, SegmentFileError)
 PseudoSource = Literal["track_speed", "self"]
 
 
@@ -82,11 +91,6 @@ class StoreVideo:
         )
 
 
-def stem_of_file_name(file_name: str) -> str:
-    """``"cam1_0001.mp4"`` -> ``"cam1_0001"`` (the ground truth's stem)."""
-    return Path(file_name).stem
-
-
 def _columns(table: pa.Table, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Columns as numpy arrays (strings as object arrays); ``BaselineError`` if any is missing."""
     missing = [n for n in names if n not in table.column_names]
@@ -102,11 +106,15 @@ def load_store_videos(store_root: str | Path) -> dict[str, StoreVideo]:
     windows = read_table(storage, "windows")
     if videos is None or windows is None:
         raise BaselineError(f"{store_root}: needs tables/videos and tables/windows")
-    meta = _columns(videos, ["video_id", "file_name", "fps", "duration_sec", "station"])
+    meta = _columns(videos, ["video_id", "file_name", "fps", "duration_sec", "station", "date"])
     by_id: dict[str, tuple[str, str, float, float, str]] = {}
     stems: dict[str, str] = {}
-    for vid, fname, fps, dur, station in zip(*meta.values(), strict=True):
-        stem = stem_of_file_name(fname)
+    rows = videos.select(["video_id", "file_name", "date", "station"]).to_pylist()
+    partition_stems: dict[str, str] = {}
+    for part in {(r["date"], r["station"]) for r in rows}:
+        partition_stems |= video_stems(r for r in rows if (r["date"], r["station"]) == part)
+    for vid, fname, fps, dur, station, _date in zip(*meta.values(), strict=True):
+        stem = partition_stems[vid]  # the segment files' names (pipeline.io.keys)
         if stems.get(stem, vid) != vid:
             raise BaselineError(f"stem {stem!r} names two videos: {stems[stem]}, {vid}")
         stems[stem] = vid
@@ -215,11 +223,15 @@ def write_baselines(
     calibration_method: PseudoMethod = "otsu",
     transform: Transform = "none",
     pseudo_source: PseudoSource = "track_speed",
+    failures: dict[str, str] | None = None,
 ) -> dict[str, Path]:
     """Write the named baselines into ``<out_root>/<name>/``; returns name -> folder.
 
     The energy baselines read ``store_root``'s tables; ``uniform_oracle_k`` reads only
-    ``gt_dir`` (oracle). Every folder is created even when it stays empty.
+    ``gt_dir`` (oracle). Every folder is created even when it stays empty, and emptied of
+    segment files of an earlier run first (a rerun never scores stale files). With a
+    ``failures`` dict, a baseline that cannot run is recorded there (name -> reason) and the
+    others still run; without one, its error is raised.
     """
     unknown = [n for n in names if n not in BASELINE_NAMES]
     if unknown:
@@ -227,10 +239,23 @@ def write_baselines(
     folders = {n: Path(out_root) / n for n in names}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob(f"*{SEGMENT_SUFFIX}"):
+            old.unlink()
+    videos: dict[str, StoreVideo] = {}
     if any(n in ENERGY_BASELINES for n in names):
-        videos = load_store_videos(store_root)
-        for n in names:
-            if n in ENERGY_BASELINES:
+        try:
+            videos = load_store_videos(store_root)
+        except BaselineError as exc:
+            if failures is None:
+                raise
+            failures.update({n: str(exc) for n in names if n in ENERGY_BASELINES})
+    for n in names:
+        if failures is not None and n in failures:
+            continue
+        try:
+            if n == UNIFORM_ORACLE:
+                write_uniform_baseline(gt_dir, folders[n])
+            else:
                 write_energy_baseline(
                     videos,
                     n,
@@ -240,8 +265,10 @@ def write_baselines(
                     transform=transform,
                     pseudo_source=pseudo_source,
                 )
-    if UNIFORM_ORACLE in folders:
-        write_uniform_baseline(gt_dir, folders[UNIFORM_ORACLE])
+        except BASELINE_FAILURES as exc:
+            if failures is None:
+                raise
+            failures[n] = str(exc)
     return folders
 
 

@@ -74,7 +74,7 @@ QUALITY_COLUMNS = [
     "n_true",
 ]
 QUALITY_INTRO = (
-    "Means over videos of `laps eval` (METHOD.md evaluation protocol: one-to-one boundary "
+    "Means over videos of `laps eval` (docs/evaluation.md protocol: one-to-one boundary "
     "matching of interior boundaries at +-tolerance seconds, segment F1 at IoU thresholds, "
     "segment counts per video). One line per method of a run: the prediction first, then the "
     "baselines on the same data; `uniform_oracle_k` is an oracle (true number of segments). "

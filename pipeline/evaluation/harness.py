@@ -6,8 +6,9 @@ Every ground-truth video is scored; a missing or invalid prediction is an error 
 F1 / precision / recall values 0 (never silently dropped) and counts in the mean. Predictions
 without ground truth are listed in ``extra_predictions``. The ground truth's duration is the
 video's duration; a prediction whose duration differs by more than one frame is logged.
-Metrics: ``pipeline.evaluation.metrics.score_segmentation`` (protocol of METHOD.md), per video, then the
-mean over videos. Baseline: ``uniform_segmentation`` (oracle K: the true number of segments).
+Metrics: ``pipeline.evaluation.metrics.score_segmentation`` (protocol of docs/evaluation.md), per
+video, then the mean over videos. Baseline: ``uniform_segmentation`` (oracle K: the true number of
+segments).
 """
 
 from __future__ import annotations
@@ -108,11 +109,12 @@ class EvalReport:
 
 
 def _md_row(label: str, scores: Mapping[str, float], cols: Sequence[str], note: str) -> str:
-    cells = [_fmt(scores.get(c, float("nan")), c) for c in cols]
+    cells = [format_score(scores.get(c, float("nan")), c) for c in cols]
     return f"| {label} | " + " | ".join(cells) + f" | {note} |"
 
 
-def _fmt(value: float, key: str) -> str:
+def format_score(value: float, key: str) -> str:
+    """A score as the tables print it: counts with one decimal, rates with three."""
     return f"{value:.1f}" if key.startswith("n_") else f"{value:.3f}"
 
 

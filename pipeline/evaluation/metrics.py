@@ -1,4 +1,4 @@
-"""Segmentation metrics of the evaluation protocol (METHOD.md, "Evaluation protocol").
+"""Segmentation metrics of the evaluation protocol (docs/evaluation.md).
 
 - **Boundary F1 at a tolerance** (seconds): interior boundaries only (every segment start and end
   except those within ``eps`` of 0 or of the video end), de-duplicated (boundaries closer than

@@ -19,7 +19,14 @@ from typing import Any
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.errors import VideoError
 from pipeline.io.storage import ObjectInfo, Storage
-from pipeline.io.video import VideoProbe, normalized_size, probe_video, sha256_file
+from pipeline.io.video import (
+    VideoProbe,
+    normalized_size,
+    probe_video,
+    sample_step,
+    sha256_file,
+    source_index,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +67,13 @@ def discover(landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> li
 
 def normalized_frame_count(fps: float, target_fps: float, frame_count: int) -> int:
     """How many frames the sampler keeps from ``frame_count`` source frames."""
-    step = max(1.0, fps / target_fps)
-    # kept k satisfies floor(k*step + 0.5) < frame_count
-    k = math.floor((frame_count - 0.5) / step)
-    while k >= 0 and math.floor(k * step + 0.5) >= frame_count:
+    # kept k satisfies source_index(k) < frame_count
+    k = math.floor((frame_count - 0.5) / sample_step(fps, target_fps))
+    while k >= 0 and source_index(k, fps, target_fps) >= frame_count:
         k -= 1
-    while math.floor((k + 1) * step + 0.5) < frame_count:
+    while source_index(k + 1, fps, target_fps) < frame_count:
         k += 1
     return max(0, k + 1)
-
-
-def source_index(k: int, fps: float, target_fps: float) -> int:
-    """Source frame index of the k-th normalized frame (same rule as the decoder)."""
-    return int(math.floor(k * max(1.0, fps / target_fps) + 0.5))
 
 
 def window_count(n_norm: int, windows: WindowConfig) -> int:
@@ -128,7 +129,6 @@ def plan_chunks(
 @dataclass
 class IngestResult:
     videos: list[dict[str, Any]] = field(default_factory=list)
-    chunks: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     skipped_known: list[str] = field(default_factory=list)  # uris of videos ingested elsewhere
 
@@ -178,7 +178,6 @@ def ingest_files(
                 continue
         seen[vid] = uri
         chunks = plan_chunks(vid, probe.fps, probe.frame_count, video, windows)
-        result.chunks.extend(chunks)
         result.videos.append(_video_row(vid, uri, name, lf, probe, video, chunks))
     return result
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 
+from pipeline.io.keys import TABLES_PREFIX
 from pipeline.io.storage import LocalStorage, Storage
-from pipeline.io.tables import TABLES_PREFIX
 
 log = logging.getLogger(__name__)
 

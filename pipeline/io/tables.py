@@ -19,12 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StorageKeyError, TableSchemaError
+from pipeline.io.keys import TABLES_PREFIX, table_key
 from pipeline.io.storage import Storage
 
 log = logging.getLogger(__name__)
 
-TABLES_PREFIX = "tables"
-PART_FILE = "part-0.parquet"
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -43,7 +42,7 @@ def validate_partition(date: str, station: str) -> None:
 def partition_key(table: str, date: str, station: str) -> str:
     """Storage key of one partition's Parquet file (path template, never globbed for writes)."""
     validate_partition(date, station)
-    return f"{TABLES_PREFIX}/{table}/date={date}/station={station}/{PART_FILE}"
+    return table_key(table, date, station)
 
 
 def _with_metadata(schema: pa.Schema, version: int, extra: Mapping[str, Any] | None) -> pa.Schema:

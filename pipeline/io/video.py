@@ -1,6 +1,6 @@
 """Video I/O: probing, hashing and a streaming, timestamp-exact normalizing decoder.
 
-Conventions (METHOD.md stage 1, CONVENTIONS.md):
+Conventions (docs/method.md stage 1, docs/formats.md):
 - a frame's time is ``source_frame_index / source_fps``; every later record carries *source*
   frame indexes, never counters of kept frames;
 - sampling to the target rate keeps source frame ``round(k * source_fps / target_fps)`` for
@@ -143,18 +143,28 @@ def count_frames(path: str | Path) -> int:
         return sum(1 for p in container.demux(stream) if p.size > 0)
 
 
+def sample_step(source_fps: float, target_fps: float) -> float:
+    """Source frames per kept frame; never below 1 (a source slower than the target keeps
+    every frame: no frame is invented)."""
+    return max(1.0, source_fps / target_fps)
+
+
+def source_index(k: int, source_fps: float, target_fps: float) -> int:
+    """Source frame index of the k-th kept (normalized) frame: ``floor(k * step + 0.5)``. The
+    one sampling rule: the decoder, the chunk planner and the step timelines all use it."""
+    return int(math.floor(k * sample_step(source_fps, target_fps) + 0.5))
+
+
 def sample_indices(source_fps: float, target_fps: float, start: int, stop: int) -> Iterator[int]:
     """Source frame indexes kept when sampling [start, stop) to ``target_fps``.
 
     The k-th kept frame of the whole video is ``round(k * source_fps / target_fps)``; a chunk that
     starts at ``start`` keeps exactly the frames the whole video would keep in its range.
     """
-    step = source_fps / target_fps
-    if step < 1.0:
-        step = 1.0  # never invent frames: a source slower than the target keeps every frame
+    step = sample_step(source_fps, target_fps)
     k = math.ceil(start / step - 1e-9)
     while True:
-        idx = int(math.floor(k * step + 0.5))
+        idx = source_index(k, source_fps, target_fps)
         if idx >= stop:
             return
         if idx >= start:

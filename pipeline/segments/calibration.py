@@ -1,4 +1,4 @@
-"""Label-free per-station thresholds for the hysteresis segmenter (METHOD.md stage 6).
+"""Label-free per-station thresholds for the hysteresis segmenter (docs/method.md stage 6).
 
 Per video:
 1. **Pseudo-labels** active/idle from a speed-like energy (raw track speed by default; the
@@ -7,8 +7,8 @@ Per video:
    applies both on ``log(speed + eps)`` (heavy-tailed speeds).
 2. **thr_on** = the threshold maximising the F1 of ``[E_smoothed > thr]`` against those
    pseudo-labels, where ``E_smoothed`` is the causal EMA the segmenter itself applies
-   (same ``alpha``, same function ``pipeline.segments.energy.ema``). Ties go to the highest threshold; the
-   chosen value is the midpoint between the two neighbouring smoothed values.
+   (same ``alpha``, same function ``pipeline.segments.energy.ema``). Ties go to the highest
+   threshold; the chosen value is the midpoint between the two neighbouring smoothed values.
 
 Per station: the median of the videos' ``thr_on``; ``thr_off = off_ratio * thr_on``. Videos whose
 pseudo-labels are degenerate (constant speed, one class only) are skipped and listed with the
@@ -30,6 +30,7 @@ from pydantic import Field
 from pipeline.config import FrozenConfig
 from pipeline.errors import CalibrationError
 from pipeline.segments.energy import ema
+from pipeline.segments.segmenters.hysteresis import DEFAULTS as HYSTERESIS_DEFAULTS
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +155,7 @@ def best_f1_threshold(smoothed: np.ndarray, labels: np.ndarray) -> tuple[float, 
 def calibrate_video(
     item: CalibrationInput,
     *,
-    alpha: float = 0.7,
+    alpha: float = HYSTERESIS_DEFAULTS["alpha"],
     method: PseudoMethod = "otsu",
     transform: Transform = "none",
 ) -> VideoThreshold:
@@ -182,8 +183,8 @@ def calibrate_video(
 def calibrate_station(
     videos: Sequence[CalibrationInput],
     *,
-    alpha: float = 0.7,
-    off_ratio: float = 0.95,
+    alpha: float = HYSTERESIS_DEFAULTS["alpha"],
+    off_ratio: float = HYSTERESIS_DEFAULTS["off_ratio"],
     method: PseudoMethod = "otsu",
     transform: Transform = "none",
 ) -> Calibration:

@@ -1,4 +1,4 @@
-"""Cut H.264 clips of source frame ranges (CONVENTIONS.md "Clips").
+"""Cut H.264 clips of source frame ranges (docs/formats.md, "Clips").
 
 A clip of ``[start_frame, end_frame)`` holds exactly those source frames, at the source's native
 size (cropped by one pixel per odd dimension: yuv420p needs even sizes) and its frame rate
@@ -37,11 +37,6 @@ class ClipSpec:
     @property
     def frames(self) -> int:
         return self.end_frame - self.start_frame
-
-
-def clip_key(date: str, station: str, video_id: str, segment_id: str) -> str:
-    """``clips/date=D/station=S/<video_id[:16]>/<segment_id>.mp4`` (path template)."""
-    return f"clips/date={date}/station={station}/{video_id[:16]}/{segment_id}.mp4"
 
 
 def even_size(width: int, height: int) -> tuple[int, int]:

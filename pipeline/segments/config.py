@@ -1,6 +1,6 @@
 """``SegmentationConfig``: how ``laps segment`` / the ``segments`` asset cut a station's videos.
 
-Methods (METHOD.md stages 4-6 and the measured lessons):
+Methods (docs/method.md stages 4-6 and the measured lessons):
 
 - ``"changepoint"`` (default): kernel change points on the per-step feature sequence, their
   number set per video by a label-free rule on the video's own cost path; each piece is labelled
@@ -9,8 +9,8 @@ Methods (METHOD.md stages 4-6 and the measured lessons):
 - ``"combined"``: the hysteresis gate decides idle/active; change points refine its edges and
   split active spans (``CombinedSegmenter``); change points in gate-idle spans are dropped.
 - ``"hysteresis"``: the paper's recipe: LAE per window, causal EMA, hysteresis with a label-free
-  station threshold (``pipeline.segments.energy_segmentation.calibrated_hysteresis``, the code path the
-  energy baselines share). The segment cap ``max_len_sec`` is explicit (reference: 2.0 s).
+  station threshold (``pipeline.segments.energy_segmentation.calibrated_hysteresis``, the code path
+  the energy baselines share). The segment cap ``max_len_sec`` is explicit (reference: 2.0 s).
 
 Per-step features (``features``), 10 Hz at the default target rate, concatenated:
 
@@ -57,6 +57,7 @@ from pydantic import Field, model_validator
 from pipeline.config import FrozenConfig
 from pipeline.segments.calibration import PseudoMethod, Transform
 from pipeline.segments.segmenters import ChangePointParams, HysteresisParams
+from pipeline.segments.segmenters.hysteresis import DEFAULTS as _H
 
 Method = Literal["combined", "hysteresis", "changepoint"]
 Feature = Literal["zq", "zpre", "track_speed", "flow", "motion", "occlusion"]
@@ -71,17 +72,21 @@ class SegmentationConfig(FrozenConfig):
 
     method: Method = "changepoint"
     energy: EnergyName = Field("lae", description="per-window energy of the hysteresis gate")
-    # hysteresis (METHOD.md stage 5); thr_on/thr_off come from the label-free calibration
-    alpha: float = Field(0.7, gt=0, le=1, description="EMA weight of the newest window")
-    off_ratio: float = Field(0.95, gt=0, le=1, description="thr_off = off_ratio * thr_on")
-    up: int = Field(2, ge=1, description="windows above thr_on to start a segment")
-    down: int = Field(2, ge=1, description="windows below thr_off to end a segment")
-    cooldown: int = Field(1, ge=0, description="windows after an end that cannot start one")
-    min_len: int = Field(3, ge=1, description="shortest kept active span, windows")
+    # hysteresis (docs/method.md stage 5); thr_on/thr_off come from the label-free calibration
+    alpha: float = Field(_H["alpha"], gt=0, le=1, description="EMA weight of the newest window")
+    off_ratio: float = Field(
+        _H["off_ratio"], gt=0, le=1, description="thr_off = off_ratio * thr_on"
+    )
+    up: int = Field(_H["up"], ge=1, description="windows above thr_on to start a segment")
+    down: int = Field(_H["down"], ge=1, description="windows below thr_off to end a segment")
+    cooldown: int = Field(
+        _H["cooldown"], ge=0, description="windows after an end that cannot start one"
+    )
+    min_len: int = Field(_H["min_len"], ge=1, description="shortest kept active span, windows")
     max_len_sec: float | None = Field(
         None, gt=0, description="cap on a hysteresis segment, s (reference 2.0); None = no cap"
     )
-    # label-free calibration (METHOD.md stage 6)
+    # label-free calibration (docs/method.md stage 6)
     calibration: PseudoMethod = Field("otsu", description="pseudo-labels: otsu or gmm")
     calibration_transform: Transform = Field("none", description="none or log (on the speed)")
     # change points on the per-step sequence

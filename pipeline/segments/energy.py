@@ -1,4 +1,4 @@
-"""Latent Action Energy and per-step latent timelines (METHOD.md stage 4). Pure numpy.
+"""Latent Action Energy and per-step latent timelines (docs/method.md stage 4). Pure numpy.
 
 Everything is keyed by **window index** (window ``w`` starts at target-rate frame
 ``w * stride_frames``), never by a counter of kept windows, and carries its times:

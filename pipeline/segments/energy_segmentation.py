@@ -39,15 +39,15 @@ from pipeline.segments.calibration import (
     calibrate_station,
 )
 from pipeline.segments.energy import EnergySeries, ema
-from pipeline.segments.segfile import Segment, SegmentFile
-from pipeline.segments.segmenters import HysteresisParams, HysteresisSegmenter, fill_idle
+from pipeline.segments.segfile import Segment, SegmentFile, fill_gaps
+from pipeline.segments.segmenters import HysteresisParams, HysteresisSegmenter
 
 log = logging.getLogger(__name__)
 
-# Defaults of the method's hysteresis (METHOD.md stage 5). ``thr_on`` is a placeholder that
+# Defaults of the method's hysteresis (docs/method.md stage 5). ``thr_on`` is a placeholder that
 # calibration always replaces; the reference's 2 s cap is NOT applied by default (it tiles long
 # activity and inflates boundary recall); pass ``max_len_sec=2.0`` explicitly to reproduce it.
-DEFAULT_PARAMS = HysteresisParams.model_validate({"thr_on": 1.0, "max_len_sec": None})
+DEFAULT_PARAMS = HysteresisParams(thr_on=1.0, max_len_sec=None)  # class defaults; thr_on set later
 
 
 @dataclass(frozen=True)
@@ -214,9 +214,9 @@ def _segment_video(
     t = np.asarray(times, dtype=np.float64)
     if energy.size == 0:
         log.warning("%s: no windows; the whole video is idle", name)
-        segs = fill_idle([], duration_sec=duration)
+        segs = fill_gaps([], duration_sec=duration)
         return VideoEnergyRun(name, duration, tuple(segs), t, energy, energy.copy())
     seg = HysteresisSegmenter.from_params(params).fit(energy, t, end_sec=duration)
-    segs = fill_idle(seg.predict(), duration_sec=duration)
+    segs = fill_gaps(seg.predict(), duration_sec=duration)
     smoothed = seg.smoothed_ if seg.smoothed_ is not None else ema(energy, alpha=params.alpha)
     return VideoEnergyRun(name, duration, tuple(segs), t, energy, smoothed)

@@ -73,3 +73,49 @@ def plot_energy(
         plt.close(fig)
     log.debug("energy plot written to %s", path)
     return path
+
+
+def write_energy_plots(
+    store,  # pipeline.io.storage.Storage
+    date: str,
+    station: str,
+    videos: Sequence[dict],
+    stems: dict[str, str],
+    energy_rows: Sequence[dict],
+    segment_rows: Sequence[dict],
+    *,
+    limit: int = 20,
+) -> list[str]:
+    """One energy PNG per video (energy, its EMA, thresholds, predicted boundaries) under
+    ``plots/date=D/station=S/<stem>.energy.png`` (at most ``limit`` videos); their keys."""
+    import tempfile
+
+    from pipeline.io.keys import energy_plot_key
+
+    bounds: dict[str, set[float]] = {}
+    for s in segment_rows:
+        bounds.setdefault(s["video_id"], set()).update((s["start_sec"], s["end_sec"]))
+    rows: dict[str, list[dict]] = {}
+    for r in energy_rows:
+        rows.setdefault(r["video_id"], []).append(r)
+    keys = []
+    for v in list(videos)[:limit]:
+        er = sorted(rows.get(v["video_id"], []), key=lambda r: r["window_index"])
+        if not er:
+            continue
+        stem = stems[v["video_id"]]
+        key = energy_plot_key(date, station, stem)
+        with tempfile.TemporaryDirectory(prefix="laps-plot-") as tmp:
+            png = plot_energy(
+                Path(tmp) / "e.png",
+                np.array([r["center_sec"] for r in er]),
+                np.array([r["lae"] for r in er]),
+                np.array([r["lae_smoothed"] for r in er]),
+                er[0]["thr_on"],
+                er[0]["thr_off"],
+                pred_boundaries=sorted(bounds.get(v["video_id"], set())),
+                title=stem,
+            )
+            store.write_bytes(key, png.read_bytes())
+        keys.append(key)
+    return keys

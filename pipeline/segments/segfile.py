@@ -1,4 +1,4 @@
-"""Segment files: the JSON both ground truth and predictions are written in (CONVENTIONS.md).
+"""Segment files: the JSON both ground truth and predictions are written in (docs/formats.md).
 
 Schema::
 
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import SegmentFileError
+from pipeline.io.keys import SEGMENT_SUFFIX
 
 log = logging.getLogger(__name__)
 
-SEGMENT_SUFFIX = ".segments.json"
 IDLE_LABEL = "idle"
 OVERLAP_TOL_SEC = 1e-6  # two segments may touch up to float rounding
 _TOP_KEYS = frozenset({"video", "fps", "duration_sec", "segments", "meta"})

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import SignalError
-from pipeline.ingest.landing import source_index
+from pipeline.io.video import source_index
 from pipeline.segments.energy import latent_action_energy, step_timeline
 from pipeline.segments.motion import MotionFeatures, phase_standardize
 from pipeline.segments.segmenters import robust_standardize

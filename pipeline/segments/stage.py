@@ -8,7 +8,7 @@ writes, clips first and tables last (a crash never leaves a table pointing at mi
   segment, exact source frames ``[start_frame, end_frame)`` at the source fps and size
   (``pipeline.segments.clips``); clips of earlier runs that no segment names any more are deleted;
 - ``segments/date=D/station=S/<stem>.segments.json``: the contiguous segmentation of each video
-  (labels ``active`` / ``idle``, CONVENTIONS.md schema) with its provenance in ``meta``;
+  (labels ``active`` / ``idle``, docs/formats.md schema) with its provenance in ``meta``;
 - the ``energy`` table (``schemas.ENERGY``, one row per window) and the ``segments`` table
   (``schemas.SEGMENTS``, one row per non-idle segment).
 
@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,12 +34,22 @@ import pyarrow as pa
 from pipeline.context import StageSummary
 from pipeline.errors import SegmentStageError
 from pipeline.io import schemas
+from pipeline.io.keys import (
+    clip_key,
+    clips_prefix,
+    plots_prefix,
+    segment_file_key,
+    segments_prefix,
+    video_stems,
+)
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, write_partition
-from pipeline.segments.clips import ClipSpec, clip_key, write_clips
+from pipeline.quality import check_segment_rate, station_rate_history
+from pipeline.segments.clips import ClipSpec, write_clips
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.motion import MotionFeatures, motion_features, step_velocities
-from pipeline.segments.segfile import IDLE_LABEL, SEGMENT_SUFFIX, SegmentFile
+from pipeline.segments.plots import write_energy_plots
+from pipeline.segments.segfile import IDLE_LABEL, SegmentFile
 from pipeline.segments.signals import VideoSignals, build_signals
 from pipeline.segments.station import FrameSegment, StationResult, segment_station
 from pipeline.tracks.stage import open_video_uri
@@ -55,23 +64,6 @@ def segment_id(video_id: str, start_frame: int, end_frame: int, tokenizer_versio
     """First 32 hex chars of sha256("video_id|start_frame|end_frame|tokenizer_version")."""
     blob = f"{video_id}|{int(start_frame)}|{int(end_frame)}|{tokenizer_version}"
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
-
-
-def segments_json_key(date: str, station: str, stem: str) -> str:
-    return f"segments/date={date}/station={station}/{stem}{SEGMENT_SUFFIX}"
-
-
-def video_stems(videos: list[dict[str, Any]]) -> dict[str, str]:
-    """video_id -> file stem; a stem used twice gets ``-<video_id[:8]>`` appended (sorted)."""
-    counts: dict[str, int] = {}
-    for v in videos:
-        stem = Path(v["file_name"]).stem
-        counts[stem] = counts.get(stem, 0) + 1
-    out = {}
-    for v in sorted(videos, key=lambda r: r["video_id"]):
-        stem = Path(v["file_name"]).stem
-        out[v["video_id"]] = stem if counts[stem] == 1 else f"{stem}-{v['video_id'][:8]}"
-    return out
 
 
 def _tokenizer_meta(codes: pa.Table) -> dict[str, Any]:
@@ -163,16 +155,18 @@ def segment_partition(
                 r["clip_key"] = None
         segment_rows.extend(rows)
         energy_rows.extend(_energy_rows(sig, res.smoothed, result, tok))
-        key = segments_json_key(date, station, stems[vid])
+        key = segment_file_key(date, station, stems[vid])
         store.write_bytes(key, _segment_file(v, sig, res.segments, result, cfg, tok))
         json_keys[stems[vid]] = key
         if on_video:
             on_video(n + 1, len(videos), v["file_name"])
     if write_clips:
-        _prune(
-            store, f"clips/date={date}/station={station}/", {r["clip_key"] for r in segment_rows}
-        )
-    _prune(store, f"segments/date={date}/station={station}/", set(json_keys.values()))
+        _prune(store, clips_prefix(date, station), {r["clip_key"] for r in segment_rows})
+    _prune(store, segments_prefix(date, station), set(json_keys.values()))
+    plots = write_energy_plots(store, date, station, videos, stems, energy_rows, segment_rows)
+    _prune(store, plots_prefix(date, station), set(plots))
+    history = station_rate_history(store, station, before=date)
+    seconds = sum(float(v["duration_sec"]) for v in videos)
     meta = {"segmentation_config": cfg.model_dump(mode="json"), "segmenter": cfg.label()}
     keys = {
         "energy": write_partition(
@@ -197,6 +191,9 @@ def segment_partition(
             "calibration": result.calibration,
             "segmenter": cfg.label(),
             "tokenizer_version": tok["tokenizer_version"],
+            "energy_plots": plots,
+            "video_seconds": seconds,
+            "segment_rate": check_segment_rate(len(segment_rows), seconds, history),
             "belt_filter": {
                 stems[v["video_id"]]: belt
                 for v in videos
@@ -311,11 +308,7 @@ def _segment_file(
         "video_id": video["video_id"],
         "tokenizer_version": tok["tokenizer_version"],
         "energy": cfg.energy,
-        # settings `laps eval --baselines` reuses; without a calibrated threshold thr_on is the
-        # config's placeholder and calibration["error"] says why (JSON has no infinity)
-        "hysteresis": (result.params if result.calibrated else cfg.hysteresis_params()).model_dump(
-            mode="json"
-        ),
+        "hysteresis": result.recorded_params().model_dump(mode="json"),  # `laps eval` reuses it
         "calibration": result.calibration,
         "segmentation_config": cfg.model_dump(mode="json"),
     }

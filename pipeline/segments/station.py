@@ -77,6 +77,12 @@ class StationResult:
     def thr_off(self) -> float:
         return self.params.thr_off
 
+    def recorded_params(self) -> HysteresisParams:
+        """The settings a segment file records: ``params``, with the placeholder threshold
+        of an uncalibrated station instead of ``inf`` (JSON has no infinity; ``calibration``
+        says why)."""
+        return self.params if self.calibrated else self.params.model_copy(update={"thr_on": 1.0})
+
 
 def to_frames(segments: Sequence[Segment], *, fps: float, frame_count: int) -> list[FrameSegment]:
     """Contiguous frame segments of ``[0, frame_count)``: boundaries rounded to frames (a

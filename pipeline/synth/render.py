@@ -1,7 +1,7 @@
 """Render synthetic workstation videos with exact primitive ground truth (``laps synth``).
 
 Per video: ``<stem>.mp4`` (H.264 yuv420p, constant frame rate), ``<stem>.segments.json``
-(ground truth, CONVENTIONS.md schema) and ``<stem>.synth.json`` (how it was generated).
+(ground truth, docs/formats.md schema) and ``<stem>.synth.json`` (how it was generated).
 Files are written to temporary names and renamed; the video is renamed last, so a video that
 exists always has its ground truth beside it. The same seed gives identical frames and JSON.
 """

@@ -429,7 +429,7 @@ def plan_script(seconds: float, seed: int, fps: float) -> Script:
 
 
 def ground_truth(script: Script, video_name: str) -> dict:
-    """Segment file (CONVENTIONS.md): contiguous segments, adjacent equal labels merged."""
+    """Segment file (docs/formats.md): contiguous segments, adjacent equal labels merged."""
     merged: list[list] = []
     for s in script.steps:
         if merged and merged[-1][2] == s.label and merged[-1][1] == s.start:

@@ -1,4 +1,4 @@
-"""Frame-pair motion for the point tracker (METHOD.md stage 2): dense DIS flow or sparse LK.
+"""Frame-pair motion for the point tracker (docs/method.md stage 2): dense DIS flow or sparse LK.
 
 Coordinates: points are ``(x, y)`` in *continuous* pixel coordinates of the normalized frame,
 where the image spans ``[0, w] x [0, h]`` and pixel ``(j, i)`` has its center at

@@ -13,6 +13,7 @@ from typing import Any
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.context import StageSummary
 from pipeline.io import schemas
+from pipeline.io.keys import tracks_key
 from pipeline.io.storage import S3Settings, Storage, open_storage
 from pipeline.io.tables import read_partition, write_partition
 from pipeline.io.video import iter_frames
@@ -31,14 +32,6 @@ def tracking_fingerprint(
 
     blob = "|".join(c.fingerprint() for c in (video, windows, tracking))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
-
-
-def tracks_key(
-    fp: str, date: str, station: str, video_id: str, chunk_index: int, part: int | None = None
-) -> str:
-    """Key of one part of a chunk's tracks (``part=None``: the chunk's completion marker)."""
-    base = f"tracks/{fp}/date={date}/station={station}/{video_id[:16]}-c{chunk_index:05d}"
-    return f"{base}.done.json" if part is None else f"{base}-p{part:03d}.npz"
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Point tracking over overlapping windows on CPU (METHOD.md stage 2).
+"""Point tracking over overlapping windows on CPU (docs/method.md stage 2).
 
 Window ``k`` of a chunk starts at the chunk's ``k * stride``-th normalized frame and spans T frames;
 its global index is ``first_window_index + k``; only full windows are emitted. An S x S grid is

@@ -1,4 +1,4 @@
-"""``WindowTracks``: the per-window output of point tracking (METHOD.md stage 2).
+"""``WindowTracks``: the per-window output of point tracking (docs/method.md stage 2).
 
 Conventions, one for every consumer:
 - points are an S x S grid seeded over the whole frame at each window start, point ``n`` at

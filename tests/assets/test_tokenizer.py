@@ -26,9 +26,7 @@ def workspace(tmp_path_factory):
 def _resources(root, **tok):
     return {
         "storage": LapsStorage(data_root=str(root)),
-        "laps_config": LapsConfig(),
-        "tokenizer": tokenizer.TokenizerSettings(**{**TINY, **tok}),
-        "segmentation": segments.SegmentationSettings(),
+        "laps_config": LapsConfig(tokenizer={**TINY, **tok}),
     }
 
 
@@ -115,7 +113,8 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
 def test_segmentation_resource_defaults_follow_the_pipeline_config():
     from pipeline.segments.config import SegmentationConfig
 
-    assert segments.SegmentationSettings().config() == SegmentationConfig()
-    off = segments.SegmentationSettings(conveyor_filter=False, max_len_sec=2.0).config()
+    assert LapsConfig().pipeline().segmentation == SegmentationConfig()
+    off = LapsConfig(segmentation={"conveyor_filter": False, "max_len_sec": 2.0}).pipeline()
+    off = off.segmentation
     assert off.conveyor_filter is False and off.max_len_sec == 2.0
     assert off.fingerprint() != SegmentationConfig().fingerprint()

@@ -66,7 +66,7 @@ def make_checkpoint(path: Path) -> Path:
     """An untrained tiny tokenizer with seeded weights (codes are deterministic)."""
     torch.manual_seed(0)
     cfg = tiny_tokenizer_config()
-    save_checkpoint(path, MotionTokenizer(cfg), cfg, {"note": "untrained, segment_stage tests"})
+    save_checkpoint(path, MotionTokenizer(cfg), cfg, {"note": "untrained, segment-stage tests"})
     return path
 
 

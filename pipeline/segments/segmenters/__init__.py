@@ -5,8 +5,6 @@ from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.segments.segmenters.base import (
     ACTIVE_LABEL,
     bkps_to_spans,
-    fill_idle,
-    segments_to_frames,
     span_to_segment,
 )
 from pipeline.segments.segmenters.changepoint import (
@@ -31,10 +29,8 @@ __all__ = [
     "NotFittedError",
     "SegmenterError",
     "bkps_to_spans",
-    "fill_idle",
     "hysteresis_spans",
     "robust_standardize",
-    "segments_to_frames",
     "span_to_segment",
     "split_at",
 ]

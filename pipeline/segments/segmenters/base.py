@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from pipeline.errors import SegmenterError
-from pipeline.segments.segfile import IDLE_LABEL, Segment, fill_gaps
+from pipeline.segments.segfile import Segment
 
 ACTIVE_LABEL = "active"
 
@@ -71,17 +71,3 @@ def bkps_to_spans(bkps: Sequence[int], n: int) -> list[tuple[int, int]]:
         raise SegmenterError(f"breakpoints must end with n={n}, got {list(bkps)[-3:]}")
     starts = [0, *bkps[:-1]]
     return [(int(a), int(b)) for a, b in zip(starts, bkps, strict=True)]
-
-
-def fill_idle(active: Sequence[Segment], *, duration_sec: float) -> list[Segment]:
-    """Contiguous segmentation of ``[0, duration_sec]``: active segments plus ``"idle"``
-    fillers for every gap (before the first, between, after the last)."""
-    return fill_gaps(active, duration_sec=duration_sec, label=IDLE_LABEL)
-
-
-def segments_to_frames(segments: Sequence[Segment], *, fps: float) -> list[tuple[int, int]]:
-    """``[start_frame, end_frame)`` source frame indexes: ``round(sec * fps)`` (frame time =
-    ``index / fps``, CONVENTIONS.md)."""
-    if fps <= 0:
-        raise SegmenterError(f"fps must be > 0, got {fps}")
-    return [(int(round(s.start_sec * fps)), int(round(s.end_sec * fps))) for s in segments]

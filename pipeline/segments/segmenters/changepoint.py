@@ -1,15 +1,15 @@
 """Kernel change-point segmenter with a label-free, per-video number of change points.
 
 Input: a multivariate per-step sequence (n, d), e.g. the latent timeline of
-``pipeline.segments.energy.step_timeline``, optionally concatenated with raw track features, and its times.
-Each feature is robustly standardised (median / 1.4826 MAD; constant features dropped) so no
+``pipeline.segments.energy.step_timeline``, optionally concatenated with raw track features, and its
+times. Each feature is robustly standardised (median / 1.4826 MAD; constant features dropped) so no
 feature dominates by its unit. Change points minimise the within-segment cost of a kernel
 (``linear`` = piecewise-constant mean, L2; ``rbf`` = distribution changes, O(n^2) per solve, only
 for short or subsampled sequences) with segments of at least ``min_size_sec``.
 
 The number of change points is set per video by a rule on the video's own cost path
-(``pipeline.segments.segmenters.cpd_path``), so boundary density adapts per video with no threshold in
-feature units:
+(``pipeline.segments.segmenters.cpd_path``), so boundary density adapts per video with no threshold
+in feature units:
 
 - ``"noise_gain"``: penalty = ``beta`` x the cost decrease one change point buys when fitting
   noise, read off the densest end of the path (mean segment <= ``tail_sec``). ~0.06 s. On

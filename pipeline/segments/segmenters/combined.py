@@ -5,8 +5,8 @@
    sees the whole video). A change point within ``edge_sec`` of an active span's edge replaces
    that edge (change points on per-step features are placed more precisely than the smoothed,
    debounced gate); change points farther inside split the span: back-to-back primitives change
-   the latent pattern without any drop in energy (METHOD.md, measured lessons). Change points in
-   idle spans are dropped.
+   the latent pattern without any drop in energy (docs/method.md, measured lessons). Change points
+   in idle spans are dropped.
 3. The result is a contiguous segmentation of ``[0, end_sec]``: idle fillers labelled ``"idle"``
    and the active pieces labelled ``"active"``. A snapped edge never crosses the previous active
    span's end.
@@ -19,8 +19,7 @@ import logging
 import numpy as np
 
 from pipeline.errors import NotFittedError, SegmenterError
-from pipeline.segments.segfile import Segment
-from pipeline.segments.segmenters.base import fill_idle
+from pipeline.segments.segfile import Segment, fill_gaps
 from pipeline.segments.segmenters.changepoint import ChangePointSegmenter
 from pipeline.segments.segmenters.hysteresis import HysteresisSegmenter
 
@@ -85,7 +84,7 @@ class CombinedSegmenter:
                 floor = pieces[-1].end_sec if pieces else 0.0
                 if piece.end_sec > floor:
                     pieces.append(Segment(max(piece.start_sec, floor), piece.end_sec, piece.label))
-        out = fill_idle(pieces, duration_sec=end_sec)
+        out = fill_gaps(pieces, duration_sec=end_sec)
         self.segments_ = out
         log.debug(
             "combined: %d active spans, %d change points, %d segments",

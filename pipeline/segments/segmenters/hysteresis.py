@@ -1,4 +1,4 @@
-"""Energy hysteresis segmenter (METHOD.md stage 5): causal EMA + debounced state machine.
+"""Energy hysteresis segmenter (docs/method.md stage 5): causal EMA + debounced state machine.
 
 State machine over the smoothed energy ``y`` (one value per window):
 
@@ -54,6 +54,15 @@ class HysteresisParams(FrozenConfig):
     @property
     def thr_off(self) -> float:
         return self.off_ratio * self.thr_on
+
+
+# The hysteresis defaults, in one place: the segmenter, the calibration and SegmentationConfig
+# take theirs from here.
+DEFAULTS: dict[str, float | int] = {
+    name: info.default
+    for name, info in HysteresisParams.model_fields.items()
+    if name not in ("thr_on", "max_len_sec")
+}
 
 
 @dataclass
@@ -119,12 +128,12 @@ class HysteresisSegmenter:
         *,
         thr_on: float,
         max_len_sec: float | None,
-        alpha: float = 0.7,
-        off_ratio: float = 0.95,
-        up: int = 2,
-        down: int = 2,
-        cooldown: int = 1,
-        min_len: int = 3,
+        alpha: float = DEFAULTS["alpha"],
+        off_ratio: float = DEFAULTS["off_ratio"],
+        up: int = DEFAULTS["up"],
+        down: int = DEFAULTS["down"],
+        cooldown: int = DEFAULTS["cooldown"],
+        min_len: int = DEFAULTS["min_len"],
     ) -> None:
         self.params = HysteresisParams(
             thr_on=thr_on,
@@ -173,6 +182,7 @@ class HysteresisSegmenter:
         return list(self._fitted()[0])
 
     def predict(self) -> list[Segment]:
-        """Active segments in seconds, label ``"active"`` (gaps are idle; see ``fill_idle``)."""
+        """Active segments in seconds, label ``"active"`` (gaps are idle; see
+        ``segfile.fill_gaps``)."""
         spans, times = self._fitted()
         return [span_to_segment(s, times, self.end_sec_, ACTIVE_LABEL) for s in spans]

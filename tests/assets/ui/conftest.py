@@ -23,7 +23,7 @@ from types import ModuleType
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 READY_DEADLINE_S = 120.0
 STOP_GRACE_S = 30.0
 UI_TIMEOUT_MS = 60_000  # per action / assertion: the first page load compiles GraphQL queries

@@ -67,6 +67,9 @@ def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):
     for r in rows:
         assert count_frames(Path(store.uri(r["clip_key"]))) == r["end_frame"] - r["start_frame"]
     assert store.exists("models/tokenizer/current.json")
+    for stem in ("first take", "cam_B-02"):  # the stage draws the energy plots, CLI included
+        png = store.read_bytes(f"plots/date={d}/station={s}/{stem}.energy.png")
+        assert png.startswith(b"\x89PNG")
 
     _run(input_dir, out)  # rerun: same partition, same rows, no duplicates
     assert read_partition(store, "segments", d, s).equals(segments)
@@ -96,3 +99,49 @@ def test_input_files_flat_or_recursive_without_hidden_files_or_the_output(tmp_pa
     deep = input_files(tmp_path, recursive=True, exclude=(tmp_path / "out").resolve())
     assert [p.relative_to(tmp_path).as_posix() for p in deep] == ["B.MOV", "a.mp4", "sub/c.mkv"]
     assert default_station(tmp_path / "my cam #1") == "my-cam-1"
+
+
+def test_same_stem_videos_of_one_partition_keep_their_own_outputs(tmp_path):
+    from lapstest.segment_stores import make_checkpoint
+
+    folder = tmp_path / "in"
+    render_video(folder / "left" / "take.mp4", seconds=5, seed=21, preset="test", shake=False)
+    render_video(folder / "right" / "take.mp4", seconds=5, seed=22, preset="test", shake=False)
+    out = tmp_path / "out"
+    args = ["segment", "--input", str(folder), "--output", str(out), "--recursive",
+            "--checkpoint", str(make_checkpoint(tmp_path / "tiny.pt")), "--no-clips",
+            "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    store = LocalStorage(out)
+    videos = read_partition(store, "videos", "2026-02-03", "cam1").to_pylist()
+    assert len(videos) == 2 and {v["file_name"] for v in videos} == {"take.mp4"}
+    seg_files = sorted(i.key for i in store.list("segments/date=2026-02-03/station=cam1/"))
+    plots = sorted(i.key for i in store.list("plots/date=2026-02-03/station=cam1/"))
+    assert len(seg_files) == 2 and len(plots) == 2  # nothing overwritten
+    stems = {v["video_id"]: f"take-{v['video_id'][:8]}" for v in videos}
+    for vid, stem in stems.items():
+        segfile = json.loads(store.read_bytes(
+            f"segments/date=2026-02-03/station=cam1/{stem}.segments.json"
+        ))  # fmt: skip
+        assert segfile["meta"]["video_id"] == vid
+        assert (out / f"{stem}.segments.json").is_file()
+
+
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        ({"segmentation": {"method": "nope"}}, "segmentation.method"),
+        ({"tokenizer": {"d_model": 30, "heads": 4}}, "d_model=30"),
+        ({"bogus_section": {}}, "bogus_section"),
+    ],
+)
+def test_bad_config_is_one_clear_line_and_exit_code_2(tmp_path, config, message):
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps(config))
+    (tmp_path / "in").mkdir()
+    result = CliRunner().invoke(main, ["segment", "--input", str(tmp_path / "in"), "--output",
+                                       str(tmp_path / "out"), "--config", str(cfg)])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert result.output.startswith("error: invalid pipeline config")

@@ -4,13 +4,14 @@ import pytest
 from videogen import decode_index, make_video
 
 from pipeline.errors import VideoError
-from pipeline.ingest.landing import normalized_frame_count, source_index
+from pipeline.ingest.landing import normalized_frame_count
 from pipeline.io.video import (
     count_frames,
     iter_frames,
     normalized_size,
     probe_video,
     sample_indices,
+    source_index,
 )
 
 

@@ -9,9 +9,10 @@ import av
 import pytest
 from videogen import decode_index, make_video
 
+from pipeline.io.keys import clip_key
 from pipeline.io.storage import LocalStorage
 from pipeline.io.video import count_frames, iter_frames, probe_video
-from pipeline.segments.clips import ClipSpec, clip_key, even_size, write_clips
+from pipeline.segments.clips import ClipSpec, even_size, write_clips
 
 
 def _decoded_indexes(path: Path) -> list[int]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from lapstest.segment_stores import make_checkpoint
 
 from pipeline.cli.segment import run_folder
 from pipeline.evaluation.metrics import score_segmentation
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.segfile import read_segments
+from pipeline.stages import PipelineConfig
 from pipeline.synth import render_video
-from tests.segment_stage.conftest import make_checkpoint
 
 VIDEOS = {"shaky": (4242, True), "steady": (4243, False)}
 
@@ -29,11 +30,10 @@ def test_default_segmenter_finds_the_primitives_of_rendered_video(tmp_path: Path
     run = run_folder(
         tmp_path / "input",
         tmp_path / "store",
-        cfg=SegmentationConfig(),
+        config=PipelineConfig(segmentation=SegmentationConfig(), write_clips=False),
         checkpoint=make_checkpoint(tmp_path / "tiny.pt"),
         station="synth",
         date="2026-01-02",
-        clips=False,
     )
     assert len(run.videos) == 2
     for stem in VIDEOS:

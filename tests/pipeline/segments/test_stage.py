@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 
 from pipeline.io import schemas
+from pipeline.io.keys import segment_file_key
 from pipeline.io.storage import LocalStorage
 from pipeline.io.tables import read_partition
 from pipeline.io.video import count_frames
 from pipeline.segments.config import SegmentationConfig
-from pipeline.segments.stage import segment_id, segment_partition, segments_json_key
+from pipeline.segments.stage import segment_id, segment_partition
 
 CHANGEPOINT = SegmentationConfig(method="changepoint", features=("motion",))
 
@@ -26,7 +27,7 @@ def _segment(block_store, cfg: SegmentationConfig = CHANGEPOINT, **kw):
 
 
 def _json(store, block_store) -> dict:
-    key = segments_json_key(block_store.date, block_store.station, "block")
+    key = segment_file_key(block_store.date, block_store.station, "block")
     return json.loads(store.read_bytes(key))
 
 

@@ -1,6 +1,6 @@
 """Speed of point tracking on synthetic textured frames, one OpenCV thread (not a pytest test).
 
-Run: ``.venv/bin/python tests/tracking/bench_tracking.py [--size 320x240] [--seconds 60]``.
+Run: ``.venv/bin/python tests/pipeline/tracks/bench_tracking.py [--size 320x240] [--seconds 60]``.
 Reports pairs/s of the flow alone (forward + backward) and windows/s and seconds per video
 second of the whole ``track_windows`` at 10 fps. Times are CPU seconds of this process
 (``time.process_time``; one OpenCV thread), so other load on a shared machine inflates them less

@@ -11,9 +11,9 @@ from pipeline.segments.segmenters import (
     ChangePointSegmenter,
     CombinedSegmenter,
     HysteresisSegmenter,
-    segments_to_frames,
     split_at,
 )
+from pipeline.segments.station import to_frames
 
 
 def _video() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -56,7 +56,8 @@ def test_split_at_respects_edges() -> None:
 
 
 def test_segments_to_frames_and_errors() -> None:
-    assert segments_to_frames([Segment(0.0, 1.5), Segment(1.5, 2.0)], fps=30.0) == [
+    frames = to_frames([Segment(0.0, 1.5), Segment(1.5, 2.0)], fps=30.0, frame_count=60)
+    assert [(f.start_frame, f.end_frame) for f in frames] == [
         (0, 45),
         (45, 60),
     ]

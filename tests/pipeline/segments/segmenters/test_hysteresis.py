@@ -7,8 +7,8 @@ import pytest
 from pydantic import ValidationError
 
 from pipeline.errors import NotFittedError
-from pipeline.segments.segfile import Segment
-from pipeline.segments.segmenters import HysteresisSegmenter, fill_idle
+from pipeline.segments.segfile import Segment, fill_gaps
+from pipeline.segments.segmenters import HysteresisSegmenter
 
 
 def _spans(energy: list[float], *, dt: float = 0.4, **kw: object) -> list[tuple[int, int]]:
@@ -87,12 +87,12 @@ def test_default_alpha_smooths_a_spike() -> None:
     assert _spans([0, 0, 3, 0, 0, 0], alpha=0.7, up=1) == []
 
 
-def test_predict_in_seconds_and_fill_idle() -> None:
+def test_predict_in_seconds_and_fill_gaps() -> None:
     e = np.array([0, 0, 2, 2, 2, 2, 2, 0, 0, 0], dtype=float)
     seg = HysteresisSegmenter(thr_on=1.0, max_len_sec=None, alpha=1.0)
     active = seg.fit(e, np.arange(10) * 0.5 + 0.25, end_sec=5.0).predict()
     assert active == [Segment(1.25, 3.75, "active")]
-    full = fill_idle(active, duration_sec=5.0)
+    full = fill_gaps(active, duration_sec=5.0)
     assert [s.label for s in full] == ["idle", "active", "idle"]
     assert full[0].start_sec == 0.0 and full[-1].end_sec == 5.0
     assert all(a.end_sec == b.start_sec for a, b in zip(full[:-1], full[1:], strict=True))

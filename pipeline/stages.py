@@ -1,0 +1,244 @@
+"""The pipeline's stages, in order, declared once.
+
+``STAGES`` is the only place that says what runs after what and what each stage reads and
+writes. ``laps segment`` runs it on a folder (``run_stages``), the Dagster assets each run one
+stage of it for a partition (``run_stage``), and ``make demo`` runs the assets. A stage function
+takes a ``StageContext`` (where the data is, which partition, the whole ``PipelineConfig``) and
+returns a ``StageSummary``; whatever a stage produces (tables, files, plots, history for its
+checks) it produces itself, so every caller gets the same outputs.
+
+``PipelineConfig`` has one section per stage; it is the shape of ``laps segment --config`` files
+and of the Dagster ``laps_config`` resource (whose fields are generated from it).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from pipeline.config import FrozenConfig, VideoConfig, WindowConfig
+from pipeline.context import Progress, StageSummary, no_progress
+from pipeline.errors import ConfigError
+from pipeline.ingest.landing import LandedFile
+from pipeline.io.storage import Storage
+from pipeline.segments.config import SegmentationConfig
+from pipeline.tokens.config import TokenizerSection, tokenizer_config
+from pipeline.tracks.tracking import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+
+class PipelineConfig(FrozenConfig):
+    """Every setting of every stage (defaults run). Sections are the stages' own configs."""
+
+    video: VideoConfig = VideoConfig()
+    windows: WindowConfig = WindowConfig()
+    tracking: TrackingConfig = TrackingConfig()
+    tokenizer: TokenizerSection = TokenizerSection()  # type: ignore[valid-type]
+    segmentation: SegmentationConfig = SegmentationConfig()
+    write_clips: bool = Field(True, description="cut one H.264 clip per segment")
+
+    @model_validator(mode="after")
+    def _tokenizer_fits(self) -> PipelineConfig:
+        self.tokenizer_config()  # raises ValueError (a validation error) when inconsistent
+        return self
+
+    def tokenizer_config(self):  # -> models.tokenizer.TokenizerConfig
+        return tokenizer_config(self.windows, self.tokenizer)
+
+
+SECTIONS = tuple(n for n in PipelineConfig.model_fields if n != "write_clips")
+
+
+def load_pipeline_config(raw: dict[str, Any]) -> PipelineConfig:
+    """A ``PipelineConfig`` from a config file's content. A file whose keys are all
+    ``SegmentationConfig`` fields (the format ``laps segment --config`` took before the other
+    sections existed) is read as the ``segmentation`` section."""
+    legacy = not set(raw) & set(PipelineConfig.model_fields)
+    if raw and legacy and set(raw) <= set(SegmentationConfig.model_fields):
+        raw = {"segmentation": raw}
+    try:
+        return PipelineConfig.model_validate(_merged(PipelineConfig().model_dump(), raw))
+    except ValueError as exc:
+        raise ConfigError(f"invalid pipeline config: {exc}") from exc
+
+
+def _merged(defaults: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """``raw`` on top of ``defaults``, section by section: a partial nested section (e.g.
+    ``{"segmentation": {"changepoint": {"beta": 5}}}``) keeps the other defaults of its parent
+    (here the segmenter's ``noise_gain`` rule), not those of the nested class. Unknown keys are
+    kept, so validation names them."""
+    out = dict(defaults)
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@dataclass
+class StageContext:
+    """What a stage is handed: where the data is, which partition, the config, and options."""
+
+    store: Storage
+    date: str
+    station: str
+    config: PipelineConfig = field(default_factory=PipelineConfig)
+    landing: Storage | None = None
+    files: list[LandedFile] | None = None  # ingest: these files (default: discover in landing)
+    checkpoint: Path | None = None  # tokenizer: install this checkpoint instead of training
+    force_training: bool = False
+    progress: Progress = no_progress
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of the pipeline: its name, what it reads and writes (tables or store
+    prefixes), whether it works on one partition or on the whole store, and its function."""
+
+    name: str
+    reads: tuple[str, ...]
+    writes: tuple[str, ...]
+    run: Callable[[StageContext], StageSummary]
+    partitioned: bool = True
+    description: str = ""
+
+
+def _ingest(ctx: StageContext) -> StageSummary:
+    from pipeline.ingest.stage import ingest_partition
+
+    if ctx.landing is None:
+        raise ConfigError("the ingest stage needs a landing location")
+    files = ctx.files
+    done = iter(range(1, 1 + (len(files) if files is not None else 0)))
+
+    def on_file(f: LandedFile) -> None:
+        log.info("probing %s", f.key)
+        if files is not None:
+            ctx.progress("probing", next(done), len(files))
+
+    result, summary = ingest_partition(
+        ctx.landing, ctx.store, ctx.date, ctx.station,
+        video=ctx.config.video, windows=ctx.config.windows, files=files, on_file=on_file,
+    )  # fmt: skip
+    summary.output = result
+    return summary
+
+
+def _chunks(ctx: StageContext) -> StageSummary:
+    from pipeline.ingest.stage import chunk_partition
+
+    rows, summary = chunk_partition(
+        ctx.store, ctx.date, ctx.station, video=ctx.config.video, windows=ctx.config.windows
+    )
+    summary.output = rows
+    return summary
+
+
+def _tracks(ctx: StageContext) -> StageSummary:
+    from pipeline.tracks.stage import track_partition
+
+    def on_chunk(done: int, total: int) -> None:
+        log.info("tracked chunk %d/%d", done, total)
+        ctx.progress("tracking", done, total)
+
+    rows, summary = track_partition(
+        ctx.store, ctx.date, ctx.station, video=ctx.config.video, windows=ctx.config.windows,
+        tracking=ctx.config.tracking, on_chunk=on_chunk,
+    )  # fmt: skip
+    summary.output = rows
+    return summary
+
+
+def _tokenizer(ctx: StageContext) -> StageSummary:
+    from pipeline.tokens.stage import tokenizer_stage
+
+    return tokenizer_stage(
+        ctx.store, ctx.config.tokenizer_config(),
+        checkpoint=ctx.checkpoint, force=ctx.force_training,
+        max_time_s=ctx.config.tokenizer.max_train_seconds, progress=ctx.progress,
+    )  # fmt: skip
+
+
+def _codes(ctx: StageContext) -> StageSummary:
+    from pipeline.tokens.stage import codes_stage
+
+    return codes_stage(
+        ctx.store, ctx.date, ctx.station, ctx.config.tokenizer_config(),
+        batch_size=ctx.config.tokenizer.inference_batch_size, progress=ctx.progress,
+    )  # fmt: skip
+
+
+def _segments(ctx: StageContext) -> StageSummary:
+    from pipeline.segments.stage import segment_partition
+
+    def on_video(done: int, total: int, name: str) -> None:
+        log.info("segmented %s (%d/%d)", name, done, total)
+        ctx.progress("segmenting", done, total)
+
+    return segment_partition(
+        ctx.store, ctx.date, ctx.station, ctx.config.segmentation,
+        write_clips=ctx.config.write_clips, on_video=on_video,
+    )  # fmt: skip
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("ingest", ("landing",), ("videos", "quarantine"), _ingest,
+          description="probe and hash landed videos, quarantine bad files"),
+    Stage("chunks", ("videos",), ("chunks",), _chunks,
+          description="plan fixed-length chunks that own the windows starting in them"),
+    Stage("tracks", ("videos", "chunks"), ("windows", "tracks/"), _tracks,
+          description="track a point grid through every window (CPU dense flow)"),
+    Stage("tokenizer", ("windows", "tracks/"), ("models/tokenizer/",), _tokenizer,
+          partitioned=False,
+          description="train (or reuse, or install) the motion tokenizer on all stored tracks"),
+    Stage("codes", ("windows", "tracks/", "models/tokenizer/"), ("codes",), _codes,
+          description="latent action codes per window"),
+    Stage("segments", ("videos", "windows", "codes", "tracks/"),
+          ("energy", "segments", "segments/", "clips/", "plots/"), _segments,
+          description="energy, label-free thresholds, segments, segment files, clips, plots"),
+)  # fmt: skip
+
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def stage(name: str) -> Stage:
+    for s in STAGES:
+        if s.name == name:
+            return s
+    raise ConfigError(f"no stage {name!r}; stages are {', '.join(STAGE_NAMES)}")
+
+
+def run_stage(name: str, ctx: StageContext) -> StageSummary:
+    """Run one stage (what a Dagster asset does for its partition)."""
+    s = stage(name)
+    log.info("stage %s: %s/%s", s.name, ctx.date, ctx.station)
+    return s.run(ctx)
+
+
+def run_stages(
+    ctx: StageContext,
+    names: Iterable[str] | None = None,
+    *,
+    stop_after: Callable[[str, StageSummary], bool] | None = None,
+) -> dict[str, StageSummary]:
+    """Run the named stages (default: all) in ``STAGES`` order. ``stop_after(name, summary)``
+    returning True ends the run after that stage (e.g. nothing was ingested)."""
+    wanted = set(STAGE_NAMES if names is None else names)
+    unknown = wanted - set(STAGE_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown stages {sorted(unknown)}; stages are {', '.join(STAGE_NAMES)}")
+    out: dict[str, StageSummary] = {}
+    for s in STAGES:
+        if s.name not in wanted:
+            continue
+        out[s.name] = run_stage(s.name, ctx)
+        if stop_after is not None and stop_after(s.name, out[s.name]):
+            break
+    return out
