@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets import ingest, motion, segments, tokenizer
+from assets import ingest, motion, publish, segments, tokenizer
 from assets.automation import (
     landing_sensor,
     nightly_schedule,
@@ -21,6 +21,8 @@ STAGE_ASSETS: dict[str, tuple[str, ...]] = {
     "tokenizer": ("motion_tokenizer",),
     "codes": ("latent_codes",),
     "segments": ("energy", "segments", "segment_clips"),
+    "publish": ("training_data",),
+    "card": ("dataset_card",),
 }
 assert tuple(STAGE_ASSETS) == STAGE_NAMES, "every stage needs its assets, in order"
 
@@ -32,6 +34,8 @@ defs = dg.Definitions(
         tokenizer.motion_tokenizer,
         tokenizer.latent_codes,
         segments.segmentation,
+        publish.training_data,
+        publish.dataset_card,
     ],
     jobs=[partitioned_job, train_tokenizer_job],
     sensors=[landing_sensor],

@@ -19,7 +19,7 @@ from assets.resources import LapsStorage
 from pipeline.cli.console import Console, make_console, table
 from pipeline.evaluation.harness import evaluate_dirs
 from pipeline.ingest.landing import discover
-from pipeline.io import catalog
+from pipeline.io import catalog, keys
 from pipeline.io.settings import LapsSettings
 from pipeline.stages import STAGES
 from pipeline.synth import synthesize
@@ -151,7 +151,32 @@ def summary(settings: LapsSettings, console: Console) -> None:
         f"DuckDB catalog: {settings.catalog_path}  (try: .venv/bin/laps query "
         '"select station, count(*) from videos group by 1")'
     )
+    _print_training_data(settings, console)
     console.print("Dagster UI:     make ui  ->  http://127.0.0.1:3000 (runs, lineage, checks)")
+
+
+def _print_training_data(settings: LapsSettings, console: Console) -> None:
+    """Where the training data is: the card, the shards, the dataset, the JSONL."""
+    store = settings.store()
+    if not store.exists(keys.CARD_KEY):
+        console.print("[yellow]no training data published (see the runs' logs)[/]")
+        return
+    shards = [i.key for i in store.list(f"{keys.PUBLISH_ROOT}/{keys.SHARDS_DIR}/")]
+    tars = [k for k in shards if k.endswith(".tar")]
+    console.print(f"dataset card:   {store.uri(keys.CARD_KEY)}", soft_wrap=True)
+    console.print(
+        f"shards:         {len(tars)} WebDataset tars under "
+        f"{store.uri(f'{keys.PUBLISH_ROOT}/{keys.SHARDS_DIR}')}/date=.../station=.../",
+        soft_wrap=True,
+    )
+    console.print(
+        f"dataset:        {store.uri(f'{keys.PUBLISH_ROOT}/{keys.DATASET_DIR}')}/ (Parquet)",
+        soft_wrap=True,
+    )
+    console.print(
+        f"latent actions: {store.uri(f'{keys.PUBLISH_ROOT}/{keys.LATENT_ACTIONS_DIR}')}/ (JSONL)",
+        soft_wrap=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

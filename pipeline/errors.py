@@ -132,6 +132,16 @@ class SegmentFileError(LapsError, ValueError):
         super().__init__(f"{source}: {shown}{more}")
 
 
+# --- publish --------------------------------------------------------------------------------
+class PublishError(LapsError, RuntimeError):
+    """A partition that cannot be published (missing or inconsistent upstream tables, a shard
+    that cannot be written); the message names the partition and the offending value."""
+
+
+class ExportError(PublishError):
+    """An export (LeRobot) that cannot be made as asked; names the offending value."""
+
+
 # --- evaluation -----------------------------------------------------------------------------
 class EvaluationError(LapsError, ValueError):
     """The harness cannot run (e.g. no ground truth at all); carries the offending path."""

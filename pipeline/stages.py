@@ -26,6 +26,7 @@ from pipeline.context import Progress, StageSummary, no_progress
 from pipeline.errors import ConfigError
 from pipeline.ingest.landing import LandedFile
 from pipeline.io.storage import Storage
+from pipeline.publish.config import PublishConfig
 from pipeline.segments.config import SegmentationConfig
 from pipeline.tokens.config import TokenizerSection, tokenizer_config
 from pipeline.tracks.tracking import TrackingConfig
@@ -42,6 +43,7 @@ class PipelineConfig(FrozenConfig):
     tokenizer: TokenizerSection = TokenizerSection()  # type: ignore[valid-type]
     segmentation: SegmentationConfig = SegmentationConfig()
     write_clips: bool = Field(True, description="cut one H.264 clip per segment")
+    publish: PublishConfig = PublishConfig()
 
     @model_validator(mode="after")
     def _tokenizer_fits(self) -> PipelineConfig:
@@ -53,6 +55,7 @@ class PipelineConfig(FrozenConfig):
 
 
 SECTIONS = tuple(n for n in PipelineConfig.model_fields if n != "write_clips")
+PUBLISH_STAGES = ("publish", "card")  # what `laps segment --no-shards` leaves out
 
 
 def load_pipeline_config(raw: dict[str, Any]) -> PipelineConfig:
@@ -188,6 +191,22 @@ def _segments(ctx: StageContext) -> StageSummary:
     )  # fmt: skip
 
 
+def _publish(ctx: StageContext) -> StageSummary:
+    from pipeline.publish.stage import publish_partition
+
+    # the card covers every partition: its own store-wide stage writes it once, after them
+    cfg = ctx.config.publish.model_copy(update={"write_card": False})
+    return publish_partition(ctx.store, ctx.date, ctx.station, cfg, on_progress=ctx.progress)
+
+
+def _card(ctx: StageContext) -> StageSummary:
+    from pipeline.io import keys
+    from pipeline.publish.card import write_card
+
+    stats = write_card(ctx.store)
+    return StageSummary(keys={"card": keys.CARD_KEY}, extra=stats)
+
+
 STAGES: tuple[Stage, ...] = (
     Stage("ingest", ("landing",), ("videos", "quarantine"), _ingest,
           description="probe and hash landed videos, quarantine bad files"),
@@ -203,6 +222,12 @@ STAGES: tuple[Stage, ...] = (
     Stage("segments", ("videos", "windows", "codes", "tracks/"),
           ("energy", "segments", "segments/", "clips/", "plots/"), _segments,
           description="energy, label-free thresholds, segments, segment files, clips, plots"),
+    Stage("publish", ("segments", "videos", "windows", "codes", "clips/"),
+          ("publish/shards/", "publish/dataset/", "publish/latent_actions/"), _publish,
+          description="WebDataset shards, the Parquet dataset and the latent-action JSONL"),
+    Stage("card", ("publish/shards/", "publish/dataset/", "videos"),
+          ("publish/README.md", "publish/card/", "publish/shard_index.parquet"), _card,
+          partitioned=False, description="the dataset card over every published partition"),
 )  # fmt: skip
 
 STAGE_NAMES = tuple(s.name for s in STAGES)

@@ -54,9 +54,10 @@ from pipeline.evaluation.harness import (
     format_score,
 )
 from pipeline.evaluation.metrics import interior_boundaries
+from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
-from pipeline.segments.plots import plot_energy
+from pipeline.segments.plots import EnergyCurve, energy_curves, plot_energy
 from pipeline.segments.segfile import SEGMENT_SUFFIX, fill_gaps, read_segments, stem_of
 
 log = logging.getLogger(__name__)
@@ -281,10 +282,13 @@ def write_plots(
             fill_gaps(gt.segments, duration_sec=gt.duration_sec), duration_sec=gt.duration_sec
         )
         pred_b = _pred_boundaries(pred_dir / gt_path.name, gt.duration_sec)
-        t, e, sm, on, off, label = curves[stem]
-        on, off = (v if v is not None and np.isfinite(v) else None for v in (on, off))
+        c = curves[stem]
+        on, off = (v if v is not None and np.isfinite(v) else None for v in (c.thr_on, c.thr_off))
         png = plots_dir / f"{stem}.png"
-        plot_energy(png, t, e, sm, on, off, true_b.tolist(), pred_b, title=f"{stem}: {label}")
+        plot_energy(
+            png, c.times, c.energy, c.smoothed, on, off, true_b.tolist(), pred_b,
+            title=f"{stem}: {c.label}",
+        )  # fmt: skip
         n += 1
     return n
 
@@ -301,27 +305,20 @@ def _pred_boundaries(path: Path, duration: float) -> list[float]:
     return interior_boundaries(segs, duration_sec=duration).tolist()
 
 
-Curve = tuple[np.ndarray, np.ndarray, np.ndarray, float | None, float | None, str]
-
-
-def _energy_curves(store: Path, settings: MethodSettings) -> dict[str, Curve]:
-    """stem -> (t, energy, smoothed, thr_on, thr_off, label) from the store's tables."""
+def _energy_curves(store: Path, settings: MethodSettings) -> dict[str, EnergyCurve]:
+    """stem -> the video's energy curve: the store's ``energy`` table (the same reader the
+    segments stage plots with), else flow energy calibrated like the flow baseline."""
     storage = open_storage(str(store))
     videos = read_table(storage, "videos")
     if videos is None:
         log.warning("%s has no videos table: no plots", store)
         return {}
-    stems = {
-        vid: Path(f).stem
-        for vid, f in zip(
-            videos.column("video_id").to_pylist(),
-            videos.column("file_name").to_pylist(),
-            strict=True,
-        )
-    }
+    stems = store_video_stems(
+        videos.select(["video_id", "file_name", "date", "station"]).to_pylist()
+    )
     energy = read_table(storage, "energy")
     if energy is not None:
-        return _lae_curves(energy.to_pydict(), stems)
+        return energy_curves(energy.to_pylist(), stems)
     try:
         runs = energy_runs(
             load_store_videos(store),
@@ -334,31 +331,9 @@ def _energy_curves(store: Path, settings: MethodSettings) -> dict[str, Curve]:
         log.warning("no energy table and no flow energy in %s: %s", store, exc)
         return {}
     return {
-        stem: (v.times, v.energy, v.smoothed, run.thr_on, run.thr_off, "flow energy (fallback)")
+        stem: EnergyCurve(
+            v.times, v.energy, v.smoothed, run.thr_on, run.thr_off, "flow energy (fallback)"
+        )
         for run in runs.values()
         for stem, v in run.videos.items()
     }
-
-
-def _lae_curves(cols: dict[str, list[Any]], stems: dict[str, str]) -> dict[str, Curve]:
-    ids = np.asarray(cols["video_id"], dtype=object)
-    out: dict[str, Curve] = {}
-    for vid, stem in stems.items():
-        rows = np.flatnonzero(ids == vid)
-        if rows.size == 0:
-            continue
-        rows = rows[np.argsort(np.asarray(cols["window_index"])[rows], kind="stable")]
-
-        def col(name: str, rows: np.ndarray = rows) -> np.ndarray:
-            return np.asarray(cols[name], dtype=np.float64)[rows]
-
-        on, off = col("thr_on"), col("thr_off")
-        out[stem] = (
-            col("center_sec"),
-            col("lae"),
-            col("lae_smoothed"),
-            float(on[0]),
-            float(off[0]),
-            "LAE",
-        )
-    return out

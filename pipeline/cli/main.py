@@ -143,6 +143,13 @@ BENCH_TARGETS = {
     help="runs per speed figure; the best (least disturbed) one is kept",
 )
 @click.option("--no-append", is_flag=True, help="do not touch BENCHMARKS.md")
+@click.option(
+    "--stage",
+    type=click.Choice(["codes", "publish"]),
+    default="codes",
+    show_default=True,
+    help="codes: ingest to codes (decode, tracks, tokenizer); publish: the publish stage",
+)
 def bench(
     json_path: Path | None,
     seconds: float,
@@ -152,22 +159,29 @@ def bench(
     benchmarks_md: Path,
     repeats: int,
     no_append: bool,
+    stage: str,
 ) -> None:
-    """Speed and memory of ingest -> codes on one CPU core (bench preset video)."""
+    """Speed and memory on one CPU core (bench preset video): ingest -> codes, or publish."""
     import json
 
     from pipeline.evaluation.bench import run_bench
-    from pipeline.evaluation.benchmarks import append_bench_row
+    from pipeline.evaluation.bench_publish import run_publish_bench
+    from pipeline.evaluation.benchmarks import append_bench_row, append_publish_row
 
     with console.status("benchmarking") as status:
-        figures = run_bench(
-            workdir.resolve(),
-            seconds=seconds,
-            long_factor=long_factor,
-            checkpoint=checkpoint,
-            repeats=repeats,
-            on_step=status.update,
-        )
+        if stage == "publish":
+            figures = run_publish_bench(
+                workdir.resolve(), seconds=seconds, repeats=repeats, on_step=status.update
+            )
+        else:
+            figures = run_bench(
+                workdir.resolve(),
+                seconds=seconds,
+                long_factor=long_factor,
+                checkpoint=checkpoint,
+                repeats=repeats,
+                on_step=status.update,
+            )
     table = Table("figure", "value", "target")
     for k, v in figures.items():
         target = BENCH_TARGETS.get(k)
@@ -178,7 +192,8 @@ def bench(
         json_path.write_text(json.dumps(figures, indent=2) + "\n")
     if not no_append:
         command = "laps bench " + " ".join(sys.argv[2:])
-        append_bench_row(benchmarks_md, figures, command=command.strip())
+        append = append_publish_row if stage == "publish" else append_bench_row
+        append(benchmarks_md, figures, command=command.strip())
         console.print(f"appended a row to {benchmarks_md}")
 
 

@@ -42,7 +42,14 @@ from pipeline.errors import ConfigError
 from pipeline.ingest.landing import VIDEO_SUFFIXES, LandedFile
 from pipeline.io.storage import LocalStorage
 from pipeline.io.tables import validate_partition
-from pipeline.stages import PipelineConfig, StageContext, load_pipeline_config, run_stages
+from pipeline.stages import (
+    PUBLISH_STAGES,
+    STAGE_NAMES,
+    PipelineConfig,
+    StageContext,
+    load_pipeline_config,
+    run_stages,
+)
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -59,6 +66,8 @@ class FolderRun:
     skipped_known: list[str] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     tokenizer: str = ""
+    published: dict[str, Any] = field(default_factory=dict)  # the publish stage's summary
+    published_keys: dict[str, str] = field(default_factory=dict)
 
 
 def input_files(input_dir: Path, *, recursive: bool, exclude: Path | None) -> list[Path]:
@@ -112,6 +121,7 @@ def run_folder(
     station: str | None = None,
     date: str | None = None,
     recursive: bool = False,
+    publish: bool = True,
     step: ProgressFn = no_progress,
 ) -> FolderRun:
     """The whole pipeline on one folder (module doc), through ``pipeline.stages``; raises
@@ -136,7 +146,8 @@ def run_folder(
     def nothing_to_track(name: str, summary: StageSummary) -> bool:
         return name == "chunks" and not summary.rows.get("chunks")
 
-    done = run_stages(ctx, stop_after=nothing_to_track)
+    names = [n for n in STAGE_NAMES if publish or n not in PUBLISH_STAGES]
+    done = run_stages(ctx, names, stop_after=nothing_to_track)
     ingest = done["ingest"].output
     run.videos, run.quarantine, run.skipped_known = (
         ingest.videos, ingest.quarantine, ingest.skipped_known
@@ -148,6 +159,11 @@ def run_folder(
     run.summary = {"rows": seg.rows, **seg.extra}
     for stem, key in seg.extra["segment_files"].items():
         ctx.store.write_bytes(f"{stem}.segments.json", ctx.store.read_bytes(key))
+    if "publish" in done:
+        run.published = {"rows": done["publish"].rows, **done["publish"].extra}
+        run.published_keys = dict(done["publish"].keys)
+        if "card" in done:
+            run.published_keys["card"] = done["card"].keys["card"]
     return run
 
 
@@ -207,7 +223,10 @@ def load_config(
 )
 @click.option("--station", default=None, help="station name (default: the input folder's)")
 @click.option("--date", default=None, help="YYYY-MM-DD (default: oldest input file's mtime)")
-@click.option("--no-clips", is_flag=True, help="do not cut clips")
+@click.option("--no-clips", is_flag=True, help="do not cut clips (and so publish no samples)")
+@click.option(
+    "--no-shards", is_flag=True, help="stop after segments: no shards, dataset, JSONL or card"
+)
 @click.option(
     "--method",
     type=click.Choice(["combined", "hysteresis", "changepoint"]),
@@ -231,7 +250,8 @@ def load_config(
 )
 def segment(
     input_dir: Path, output_dir: Path, checkpoint: Path | None, station: str | None,
-    date: str | None, no_clips: bool, method: str | None, config_path: Path | None,
+    date: str | None, no_clips: bool, no_shards: bool, method: str | None,
+    config_path: Path | None,
     recursive: bool, epochs: int | None, max_train_seconds: float | None,
 ) -> None:  # fmt: skip
     """Segment a folder of videos into action primitives (whole pipeline, no Dagster)."""
@@ -252,7 +272,7 @@ def segment(
 
         run = run_folder(
             input_dir, output_dir, config=cfg, checkpoint=checkpoint, station=station,
-            date=date, recursive=recursive, step=step,
+            date=date, recursive=recursive, publish=not no_shards, step=step,
         )  # fmt: skip
     _report(run, output_dir)
     sys.exit(0 if run.summary.get("segment_files") else 1)
@@ -276,3 +296,12 @@ def _report(run: FolderRun, output_dir: Path) -> None:
         f"thr_on={run.summary['thr_on']:.4g}; clips: {run.summary['clips'] or 'off'}; "
         f"segmenter {run.summary['segmenter']}; store: {output_dir.resolve()}"
     )
+    if run.published:
+        p, root = run.published, output_dir.resolve()
+        console.print(
+            f"published {p['samples']} samples in {p['rows']['shards']} shards "
+            f"({p['bytes'] / 1e6:.1f} MB, {len(p['skipped'])} segments skipped), "
+            f"{p['rows']['steps']} latent-action steps"
+        )
+        for what, key in sorted(run.published_keys.items()):
+            console.print(f"  {what:<14} {root / key}")

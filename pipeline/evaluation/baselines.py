@@ -40,7 +40,7 @@ from pipeline.errors import (
     SegmentFileError,
 )
 from pipeline.evaluation.harness import write_uniform_baseline
-from pipeline.io.keys import video_stems
+from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
 from pipeline.segments.calibration import PseudoMethod, Transform
@@ -109,10 +109,9 @@ def load_store_videos(store_root: str | Path) -> dict[str, StoreVideo]:
     meta = _columns(videos, ["video_id", "file_name", "fps", "duration_sec", "station", "date"])
     by_id: dict[str, tuple[str, str, float, float, str]] = {}
     stems: dict[str, str] = {}
-    rows = videos.select(["video_id", "file_name", "date", "station"]).to_pylist()
-    partition_stems: dict[str, str] = {}
-    for part in {(r["date"], r["station"]) for r in rows}:
-        partition_stems |= video_stems(r for r in rows if (r["date"], r["station"]) == part)
+    partition_stems = store_video_stems(
+        videos.select(["video_id", "file_name", "date", "station"]).to_pylist()
+    )
     for vid, fname, fps, dur, station, _date in zip(*meta.values(), strict=True):
         stem = partition_stems[vid]  # the segment files' names (pipeline.io.keys)
         if stems.get(stem, vid) != vid:

@@ -8,6 +8,15 @@ from pathlib import Path
 from typing import Any
 
 SPEED_HEADER = "## Speed: `laps bench`"
+PUBLISH_HEADER = "## Speed: `laps bench --stage publish`"
+PUBLISH_COLUMNS = [
+    "publish_clips_per_s",
+    "publish_mb_per_s",
+    "publish_seconds",
+    "publish_samples",
+    "publish_mb",
+    "publish_peak_rss_mb",
+]
 SPEED_COLUMNS = [
     "end_to_end_realtime_factor",
     "ratio_to_decode",
@@ -32,26 +41,55 @@ def git_commit() -> str:
 
 def append_bench_row(path: Path, figures: dict[str, Any], *, command: str) -> None:
     """Add one row under the speed table (creating the section if needed)."""
+    intro = (
+        "One CPU core per measurement (pinned child processes), bench "
+        "preset video (640x480, 30 fps, camera shake), ingest to codes; speed figures are the "
+        "best of the repeats, ratio_to_decode the median of interleaved pairs. Targets: "
+        "end_to_end_realtime_factor >= 10, ratio_to_decode >= 0.5, long_over_short_rss <= 1.10."
+    )
+    cells = [str(figures[c]) for c in SPEED_COLUMNS]
+    cells.append(f"{figures['video_sec']} / {figures['long_video_sec']}")
+    _append_row(path, SPEED_HEADER, intro, [*SPEED_COLUMNS, "video s"], cells, figures, command)
+
+
+def append_publish_row(path: Path, figures: dict[str, Any], *, command: str) -> None:
+    """Add one row under the publish speed table (creating the section if needed)."""
+    intro = (
+        "One CPU core (a pinned child process), the publish stage rewriting one partition "
+        "segmented from the bench video (640x480, 30 fps): WebDataset shards, shard index, "
+        "Parquet dataset and JSONL; clips are copied as stored, never re-encoded. clips/s and "
+        "MB/s are of the shard phase (clip reads, tar writes, sha256, store upload), the best "
+        "of the repeats."
+    )
+    cells = [str(figures[c]) for c in PUBLISH_COLUMNS] + [str(figures["video_sec"])]
+    _append_row(path, PUBLISH_HEADER, intro, [*PUBLISH_COLUMNS, "video s"], cells, figures, command)
+
+
+def _append_row(
+    path: Path,
+    header: str,
+    intro: str,
+    columns: list[str],
+    cells: list[str],
+    figures: dict[str, Any],
+    command: str,
+) -> None:
     text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SPEED_HEADER not in text:
-        cols = ["date", "commit", *SPEED_COLUMNS, "video s", "machine", "command"]
+    if header not in text:
+        cols = ["date", "commit", *columns, "machine", "command"]
         text = text.rstrip("\n") + (
-            f"\n\n{SPEED_HEADER}\n\nOne CPU core per measurement (pinned child processes), bench "
-            "preset video (640x480, 30 fps, camera shake), ingest to codes; speed figures are the "
-            "best of the repeats, ratio_to_decode the median of interleaved pairs. Targets: "
-            "end_to_end_realtime_factor >= 10, ratio_to_decode >= 0.5, long_over_short_rss <= 1.10."
+            f"\n\n{header}\n\n{intro}"
             "\n\n| " + " | ".join(cols) + " |\n|" + "---|" * len(cols) + "\n"
         )
     row = [
         datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
         git_commit(),
-        *(str(figures[c]) for c in SPEED_COLUMNS),
-        f"{figures['video_sec']} / {figures['long_video_sec']}",
+        *cells,
         figures["machine"],
         f"`{command}`",
     ]
     lines = text.split("\n")
-    start = lines.index(SPEED_HEADER)
+    start = lines.index(header)
     end = start + 1
     while end < len(lines) and not lines[end].startswith("## "):
         end += 1

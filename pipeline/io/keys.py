@@ -10,10 +10,33 @@ Layout of a store (local folder or ``s3://bucket/prefix``)::
     segments/date=D/station=S/<stem>.segments.json           one segment file per video
     clips/date=D/station=S/<vid16>/<segment_id>.mp4          one clip per segment
     plots/date=D/station=S/<stem>.energy.png                 one energy plot per video
+
+The training-data outputs of the publish stage (``pipeline.publish``) all live under
+``publish/``, so that folder can be copied or synced as one dataset (the card sits next to the
+shards)::
+
+    publish/
+      README.md                                             dataset card (all partitions)
+      card/segment_durations.png                            histogram of segment durations
+      card/code_usage.png                                   how often each code is used
+      shard_index.parquet                                   every shard of every partition
+      shards/date=D/station=S/clips-000000.tar              WebDataset shard, a sample per segment
+      shards/date=D/station=S/clips-000000.parquet          sidecar: one row per sample (+ skipped)
+      shards/date=D/station=S/index.parquet                 the partition's shards (name, samples,
+                                                            bytes, sha256)
+      shards/date=D/station=S/index.json                    the same plus skipped segments, totals
+      dataset/date=D/station=S/part-0.parquet               one row per published segment
+      latent_actions/date=D/station=S/steps.jsonl           one line per 0.1 s step (LAPA style)
+      lerobot/                                              reserved for the LeRobot v3 export
+
+Shards of a partition are numbered from 0 in sample order; a rerun writes the same names. The
+keys of one partition all sit under ``.../date=D/station=S/`` (trailing slash), so a partition
+never touches another's files.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
@@ -101,3 +124,109 @@ def video_stems(videos: Iterable[Mapping[str, Any]]) -> dict[str, str]:
         stem = file_stem(v["file_name"])
         out[v["video_id"]] = stem if counts[stem] == 1 else f"{stem}-{v['video_id'][:8]}"
     return out
+
+
+def store_video_stems(videos: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """``video_stems`` of each (date, station) partition of rows that carry ``date`` and
+    ``station`` (a whole store's videos table): the names their segment files have."""
+    rows = list(videos)
+    out: dict[str, str] = {}
+    for part in sorted({(r["date"], r["station"]) for r in rows}):
+        out |= video_stems(r for r in rows if (r["date"], r["station"]) == part)
+    return out
+
+
+# --- publish (pipeline.publish): WebDataset shards, Parquet dataset, JSONL, dataset card ---
+PUBLISH_ROOT = "publish"
+SHARDS_DIR = "shards"
+DATASET_DIR = "dataset"
+LATENT_ACTIONS_DIR = "latent_actions"
+CARD_DIR = "card"
+LEROBOT_DIR = "lerobot"  # reserved: the LeRobot v3 export (separate work)
+
+SHARD_TEMPLATE = "clips-{index:06d}.tar"
+SIDECAR_SUFFIX = ".parquet"
+SHARD_INDEX_NAME = "index.parquet"
+SHARD_MANIFEST_NAME = "index.json"
+DATASET_PART = "part-0.parquet"
+STEPS_NAME = "steps.jsonl"
+
+CARD_KEY = f"{PUBLISH_ROOT}/README.md"
+DURATIONS_PNG_KEY = f"{PUBLISH_ROOT}/{CARD_DIR}/segment_durations.png"
+CODE_USAGE_PNG_KEY = f"{PUBLISH_ROOT}/{CARD_DIR}/code_usage.png"
+STORE_SHARD_INDEX_KEY = f"{PUBLISH_ROOT}/shard_index.parquet"
+
+_SHARD_RE = re.compile(r"^clips-(\d{6,})\.tar$")
+_PARTITION_RE = re.compile(r"/date=([^/]+)/station=([^/]+)/")
+
+
+def publish_dir(kind: str, date: str, station: str) -> str:
+    """``publish/<kind>/date=D/station=S`` (no trailing slash)."""
+    from pipeline.io.tables import validate_partition  # tables imports this module
+
+    validate_partition(date, station)
+    return f"{PUBLISH_ROOT}/{kind}/date={date}/station={station}"
+
+
+def publish_prefix(kind: str, date: str, station: str) -> str:
+    """The listing prefix of one partition's files of ``kind`` (with trailing slash)."""
+    return publish_dir(kind, date, station) + "/"
+
+
+def shard_name(index: int) -> str:
+    """``clips-000000.tar`` for shard ``index`` of a partition."""
+    if index < 0:
+        raise ValueError(f"shard index must be >= 0, got {index}")
+    return SHARD_TEMPLATE.format(index=index)
+
+
+def shard_number(name: str) -> int:
+    """The index in a shard file name (inverse of ``shard_name``); ValueError otherwise."""
+    m = _SHARD_RE.match(name)
+    if m is None:
+        raise ValueError(f"not a shard name: {name!r}")
+    return int(m.group(1))
+
+
+def sidecar_name(shard: str) -> str:
+    """``clips-000000.parquet``: the per-sample table beside shard ``clips-000000.tar``."""
+    shard_number(shard)
+    return shard[: -len(".tar")] + SIDECAR_SUFFIX
+
+
+def shard_key(date: str, station: str, shard: str) -> str:
+    return f"{publish_dir(SHARDS_DIR, date, station)}/{shard}"
+
+
+def sidecar_key(date: str, station: str, shard: str) -> str:
+    return f"{publish_dir(SHARDS_DIR, date, station)}/{sidecar_name(shard)}"
+
+
+def shard_index_key(date: str, station: str) -> str:
+    return f"{publish_dir(SHARDS_DIR, date, station)}/{SHARD_INDEX_NAME}"
+
+
+def shard_manifest_key(date: str, station: str) -> str:
+    return f"{publish_dir(SHARDS_DIR, date, station)}/{SHARD_MANIFEST_NAME}"
+
+
+def dataset_key(date: str, station: str) -> str:
+    return f"{publish_dir(DATASET_DIR, date, station)}/{DATASET_PART}"
+
+
+def steps_key(date: str, station: str) -> str:
+    return f"{publish_dir(LATENT_ACTIONS_DIR, date, station)}/{STEPS_NAME}"
+
+
+def relative_to_root(key: str) -> str:
+    """A publish key relative to the publish root (what the card and indexes print)."""
+    prefix = PUBLISH_ROOT + "/"
+    if not key.startswith(prefix):
+        raise ValueError(f"{key!r} is not under {prefix!r}")
+    return key[len(prefix) :]
+
+
+def partition_of(key: str) -> tuple[str, str] | None:
+    """(date, station) of a key under a hive partition folder, or None."""
+    m = _PARTITION_RE.search(key)
+    return (m.group(1), m.group(2)) if m else None

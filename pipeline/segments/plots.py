@@ -6,8 +6,11 @@ Plotting is kept out of the algorithms; this module only draws what it is given.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -75,14 +78,49 @@ def plot_energy(
     return path
 
 
+@dataclass(frozen=True)
+class EnergyCurve:
+    """One video's per-window energy, its EMA and the station's thresholds, for a plot."""
+
+    times: np.ndarray  # (W,) window centres, seconds
+    energy: np.ndarray
+    smoothed: np.ndarray
+    thr_on: float | None  # None: not calibrated
+    thr_off: float | None
+    label: str = "LAE"
+
+
+def energy_curves(
+    energy_rows: Iterable[Mapping[str, Any]], stems: Mapping[str, str]
+) -> dict[str, EnergyCurve]:
+    """stem -> ``EnergyCurve`` from rows of the ``energy`` table (any order), for the videos
+    named in ``stems`` (video_id -> stem) that have rows."""
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for r in energy_rows:
+        if r["video_id"] in stems:
+            rows.setdefault(r["video_id"], []).append(r)
+    out = {}
+    for vid, er in rows.items():
+        er = sorted(er, key=lambda r: r["window_index"])
+        on, off = (float(er[0][k]) for k in ("thr_on", "thr_off"))
+        out[stems[vid]] = EnergyCurve(
+            np.array([r["center_sec"] for r in er], np.float64),
+            np.array([r["lae"] for r in er], np.float64),
+            np.array([r["lae_smoothed"] for r in er], np.float64),
+            on if math.isfinite(on) else None,
+            off if math.isfinite(off) else None,
+        )
+    return out
+
+
 def write_energy_plots(
     store,  # pipeline.io.storage.Storage
     date: str,
     station: str,
-    videos: Sequence[dict],
-    stems: dict[str, str],
-    energy_rows: Sequence[dict],
-    segment_rows: Sequence[dict],
+    videos: Sequence[Mapping[str, Any]],
+    stems: Mapping[str, str],
+    energy_rows: Sequence[Mapping[str, Any]],
+    segment_rows: Sequence[Mapping[str, Any]],
     *,
     limit: int = 20,
 ) -> list[str]:
@@ -94,28 +132,16 @@ def write_energy_plots(
 
     bounds: dict[str, set[float]] = {}
     for s in segment_rows:
-        bounds.setdefault(s["video_id"], set()).update((s["start_sec"], s["end_sec"]))
-    rows: dict[str, list[dict]] = {}
-    for r in energy_rows:
-        rows.setdefault(r["video_id"], []).append(r)
+        bounds.setdefault(stems[s["video_id"]], set()).update((s["start_sec"], s["end_sec"]))
+    chosen = {v["video_id"]: stems[v["video_id"]] for v in list(videos)[:limit]}
     keys = []
-    for v in list(videos)[:limit]:
-        er = sorted(rows.get(v["video_id"], []), key=lambda r: r["window_index"])
-        if not er:
-            continue
-        stem = stems[v["video_id"]]
+    for stem, c in sorted(energy_curves(energy_rows, chosen).items()):
         key = energy_plot_key(date, station, stem)
         with tempfile.TemporaryDirectory(prefix="laps-plot-") as tmp:
             png = plot_energy(
-                Path(tmp) / "e.png",
-                np.array([r["center_sec"] for r in er]),
-                np.array([r["lae"] for r in er]),
-                np.array([r["lae_smoothed"] for r in er]),
-                er[0]["thr_on"],
-                er[0]["thr_off"],
-                pred_boundaries=sorted(bounds.get(v["video_id"], set())),
-                title=stem,
-            )
+                Path(tmp) / "e.png", c.times, c.energy, c.smoothed, c.thr_on, c.thr_off,
+                pred_boundaries=sorted(bounds.get(stem, set())), title=stem,
+            )  # fmt: skip
             store.write_bytes(key, png.read_bytes())
         keys.append(key)
     return keys

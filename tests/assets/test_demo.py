@@ -23,5 +23,10 @@ def test_demo_runs_everything_and_evaluates(tmp_path, monkeypatch, capsys):
     assert "boundary_f1@1.0" in out
     for table in ("videos", "windows", "codes", "energy", "segments"):
         assert table in out
+    data = tmp_path / "data"
+    assert f"dataset card:   {data / 'publish/README.md'}" in out
+    tars = list((data / "publish/shards").rglob("clips-*.tar"))
+    assert len(tars) >= 2  # one partition per station, at least one shard each
+    assert "latent actions:" in out
     # a second run reuses what is there and still succeeds
     assert demo.main(["--videos", "1", "--seconds", "6"]) == 0

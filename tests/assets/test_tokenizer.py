@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from assets import ingest, motion, segments, tokenizer
+from assets import ingest, motion, publish, segments, tokenizer
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.io.storage import open_storage
@@ -94,6 +94,28 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     seg_rows = read_partition(store, "segments", DATE, "st1").to_pylist()
     assert mats["segments"].metadata["segments"].value == len(seg_rows)
     assert len({r["segment_id"] for r in seg_rows}) == len(seg_rows)
+
+    # the training data, then the card; blocking checks stop the card when they fail
+    pub = dg.materialize(
+        [publish.training_data, publish.dataset_card],
+        partition_key=pk, instance=instance, resources=res,
+    )  # fmt: skip
+    assert pub.success
+    evaluations = {e.check_name: e for e in pub.get_asset_check_evaluations()}
+    assert set(evaluations) == set(publish.CHECK_NAMES)
+    assert all(e.passed for e in evaluations.values())
+    assert store.exists("publish/README.md")
+    card_mtime = (workspace / "publish/README.md").stat().st_mtime_ns
+    store.delete(seg_rows[0]["clip_key"])  # a clip gone: its sample cannot be published
+    broken = dg.materialize(
+        [publish.training_data, publish.dataset_card],
+        partition_key=pk, instance=instance, resources=res, raise_on_error=False,
+    )  # fmt: skip
+    assert not broken.success
+    failed = {e.check_name for e in broken.get_asset_check_evaluations() if not e.passed}
+    assert "sample_count" in failed
+    assert not broken.asset_materializations_for_node("dataset_card")  # blocked downstream
+    assert (workspace / "publish/README.md").stat().st_mtime_ns == card_mtime
 
     # a different tokenizer config is refused by the stored checkpoint (strict loading), not
     # silently mixed with it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
@@ -70,6 +71,12 @@ def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):
     for stem in ("first take", "cam_B-02"):  # the stage draws the energy plots, CLI included
         png = store.read_bytes(f"plots/date={d}/station={s}/{stem}.energy.png")
         assert png.startswith(b"\x89PNG")
+    # the training data: one WebDataset sample per segment, the Parquet dataset, the card
+    index = pq.read_table(out / f"publish/shards/date={d}/station={s}/index.parquet")
+    assert sum(index.column("samples").to_pylist()) == len(rows)
+    dataset = pq.read_table(out / f"publish/dataset/date={d}/station={s}/part-0.parquet")
+    assert sorted(dataset.column("segment_id").to_pylist()) == sorted(r["segment_id"] for r in rows)
+    assert (out / "publish/README.md").is_file()
 
     _run(input_dir, out)  # rerun: same partition, same rows, no duplicates
     assert read_partition(store, "segments", d, s).equals(segments)
@@ -109,7 +116,7 @@ def test_same_stem_videos_of_one_partition_keep_their_own_outputs(tmp_path):
     render_video(folder / "right" / "take.mp4", seconds=5, seed=22, preset="test", shake=False)
     out = tmp_path / "out"
     args = ["segment", "--input", str(folder), "--output", str(out), "--recursive",
-            "--checkpoint", str(make_checkpoint(tmp_path / "tiny.pt")), "--no-clips",
+            "--checkpoint", str(make_checkpoint(tmp_path / "tiny.pt")), "--no-clips", "--no-shards",
             "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
@@ -126,6 +133,7 @@ def test_same_stem_videos_of_one_partition_keep_their_own_outputs(tmp_path):
         ))  # fmt: skip
         assert segfile["meta"]["video_id"] == vid
         assert (out / f"{stem}.segments.json").is_file()
+    assert not store.list("publish/")  # --no-shards: nothing published
 
 
 @pytest.mark.parametrize(

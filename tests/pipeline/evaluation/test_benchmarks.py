@@ -84,3 +84,18 @@ def test_section_without_table_gets_its_header_back(tmp_path: Path) -> None:
 def test_no_methods_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no methods"):
         append_quality_rows(tmp_path / "B.md", {}, command="c", dataset="d")
+
+
+def test_publish_rows_get_their_own_table(tmp_path: Path) -> None:
+    from pipeline.evaluation.benchmarks import PUBLISH_COLUMNS, PUBLISH_HEADER, append_publish_row
+
+    path = tmp_path / "BENCHMARKS.md"
+    figures: dict[str, object] = {c: i for i, c in enumerate(PUBLISH_COLUMNS)}
+    figures |= {"video_sec": 60, "machine": "m"}
+    append_publish_row(path, figures, command="laps bench --stage publish")
+    append_publish_row(path, figures | {"publish_clips_per_s": 99}, command="again")
+    text = path.read_text()
+    rows = _rows(text, PUBLISH_HEADER)
+    assert rows[0][2 : 2 + len(PUBLISH_COLUMNS)] == PUBLISH_COLUMNS  # header cells
+    assert [r[2] for r in rows[2:]] == ["0", "99"] and rows[-1][-1] == "`again`"
+    assert text.count(PUBLISH_HEADER) == 1 and SPEED_HEADER not in text

@@ -1,0 +1,103 @@
+"""Publish assets: the training data ML teams consume (``pipeline.stages`` stages ``publish``
+and ``card``).
+
+``training_data`` (per partition): WebDataset shards, the Parquet dataset, the latent-action
+JSONL, with blocking checks: a partition whose outputs fail one is not described in the card
+and nothing downstream of it runs. ``dataset_card`` (store-wide): the card over every
+published partition, rebuilt after each partition's publish.
+"""
+
+import dagster as dg
+
+from assets.partitions import date_and_station, date_station
+from assets.resources import LapsConfig, LapsStorage, stage_context
+from pipeline.publish.checks import CHECK_NAMES, partition_checks
+from pipeline.stages import run_stage
+
+CHECK_DESCRIPTIONS = {
+    "shards_indexed": "every shard in the partition's index exists and its sha256 matches",
+    "sample_count": "samples in the shards == segments with a clip in the segments table",
+    "unique_ids": "segment ids and latent-action step ids are unique",
+    "code_range": "every latent-action code is in [0, codebook_size)",
+    "step_frames": "step frame indexes increase strictly inside each segment",
+}
+
+
+@dg.asset(
+    partitions_def=date_station,
+    group_name="publish",
+    kinds={"webdataset", "parquet"},
+    deps=["segments", "segment_clips"],
+    check_specs=[
+        dg.AssetCheckSpec(
+            name, asset="training_data", blocking=True, description=CHECK_DESCRIPTIONS[name]
+        )
+        for name in CHECK_NAMES
+    ],
+    code_version="1",
+    description="VLA pre-training data of the partition: WebDataset shards (one sample per "
+    "segment: mp4 clip, json, codes.npy, latent.npy) with a shard index and sidecars, the "
+    "Parquet dataset (one row per segment) and the LAPA-style latent-action JSONL.",
+)
+def training_data(
+    context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
+) -> dg.MaterializeResult:
+    date, station = date_and_station(context)
+    store = storage.store()
+    summary = run_stage("publish", stage_context(storage, laps_config, date=date, station=station))
+    extra = summary.extra
+    checks = partition_checks(store, date, station)  # read back from what was written
+    return dg.MaterializeResult(
+        metadata={
+            "samples": extra["samples"],
+            "shards": dg.MetadataValue.json(extra["shards"]),
+            "bytes": extra["bytes"],
+            "skipped": dg.MetadataValue.json(extra["skipped"]),
+            "clips_per_s": extra["clips_per_s"],
+            "mb_per_s": extra["mb_per_s"],
+            "dataset": dg.MetadataValue.path(store.uri(summary.keys["dataset"])),
+            **(
+                {"latent_actions": dg.MetadataValue.path(store.uri(summary.keys["steps"]))}
+                if "steps" in summary.keys
+                else {}
+            ),
+            "dagster/row_count": summary.rows["dataset"],
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=name,
+                passed=bool(c.passed),
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=c.description,
+                metadata={k: _meta(v) for k, v in c.metadata.items()},
+            )
+            for name in CHECK_NAMES
+            if (c := checks[name]) is not None
+        ],
+    )
+
+
+@dg.asset(
+    group_name="publish",
+    kinds={"markdown"},
+    deps=[training_data],
+    description="The dataset card (README.md next to the shards): counts, hours, stations, "
+    "dates, codebook, schema, two histograms and loading snippets, over every published "
+    "partition.",
+)
+def dataset_card(storage: LapsStorage, laps_config: LapsConfig) -> dg.MaterializeResult:
+    store = storage.store()
+    summary = run_stage("card", stage_context(storage, laps_config))
+    stats = summary.extra
+    return dg.MaterializeResult(
+        metadata={
+            "card": dg.MetadataValue.path(store.uri(summary.keys["card"])),
+            "segments": stats.get("segments", 0),
+            "partitions": stats.get("partitions", 0),
+        }
+    )
+
+
+def _meta(value):
+    """A check's metadata value as Dagster shows it (lists and dicts as JSON)."""
+    return dg.MetadataValue.json(value) if isinstance(value, (dict, list, tuple)) else value

@@ -1,0 +1,171 @@
+"""Fixtures of the publish tests: a real segmented store with two partitions, built once.
+
+``segmented_store``: ``laps segment`` (the CLI, default segmenter) on rendered ``test``-preset
+videos (two for ``parts.a`` = ``2026-02-03/cam1``, one for ``parts.b`` = ``2026-02-04/cam2``)
+with an untrained tiny tokenizer (seeded, deterministic codes): videos, windows, codes, segments
+tables and one H.264 clip per segment. Tests never publish into it: ``fresh_store`` copies it;
+``published`` is a copy published once with ``parts.cfg`` (``maxcount=2``: several shards per
+partition) for read-only tests. Shared values come as fixtures (``parts``), not imports: test
+modules cannot import this conftest under every pytest import mode.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from models.checkpoint import save_checkpoint
+from models.tokenizer import MotionTokenizer, TokenizerConfig
+from pipeline.io import keys as layout
+from pipeline.io.storage import LocalStorage, Storage
+from pipeline.io.tables import read_partition
+from pipeline.publish.config import PublishConfig
+from pipeline.publish.index import read_shard_index
+from pipeline.publish.stage import publish_partition
+
+FENCE = re.compile(r"^### (?P<title>.+?)\n\n```python\n(?P<code>.*?)\n```", re.S | re.M)
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The test store's partitions and the small publish config the tests use."""
+
+    a: tuple[str, str] = ("2026-02-03", "cam1")
+    b: tuple[str, str] = ("2026-02-04", "cam2")
+    cfg: PublishConfig = field(
+        default_factory=lambda: PublishConfig(shard_maxcount=2, read_workers=2)
+    )
+
+    @property
+    def all(self) -> tuple[tuple[str, str], ...]:
+        return (self.a, self.b)
+
+
+@dataclass(frozen=True)
+class Published:
+    root: Path
+    store: LocalStorage
+    summaries: dict[tuple[str, str], Any]
+
+
+@dataclass(frozen=True)
+class CardRunner:
+    """Runs the fenced python blocks of a store's card as written, and checks what they read
+    against the store's segments table (used for local and S3 stores)."""
+
+    parts: Parts
+
+    @staticmethod
+    def snippets(card: str) -> dict[str, str]:
+        return {m["title"]: m["code"] for m in FENCE.finditer(card)}
+
+    def run(self, store: Storage) -> dict[str, dict]:
+        """Exec every snippet; returns each one's namespace by its heading."""
+        card = store.read_bytes(layout.CARD_KEY).decode()
+        blocks = self.snippets(card)
+        assert len(blocks) == 4 and card.count("```python") == 4
+        root = store.uri(layout.PUBLISH_ROOT)
+        out = {}
+        for title, code in blocks.items():
+            assert f"ROOT = {root!r}" in code, title
+            namespace: dict = {"__name__": "__card__"}
+            exec(compile(code, f"<card: {title}>", "exec"), namespace)
+            out[title] = namespace
+        return out
+
+    def segments(self, store: Storage) -> dict[str, dict]:
+        return {
+            r["segment_id"]: r for d, s in self.parts.all
+            for r in read_partition(store, "segments", d, s).to_pylist()
+        }  # fmt: skip
+
+    def counts(self, store: Storage) -> dict[str, int]:
+        return {s: read_partition(store, "segments", d, s).num_rows for d, s in self.parts.all}
+
+    def check(self, store: Storage, ns: dict[str, dict]) -> None:
+        """What each snippet read equals the store's segments; the DataLoader yields each
+        segment exactly once, with all its frames and codes."""
+        segments, counts = self.segments(store), self.counts(store)
+        loader = ns["WebDataset + PyTorch DataLoader"]
+        shards = [read_shard_index(store, *p).num_rows for p in self.parts.all]
+        assert len(loader["urls"]) == sum(shards)
+        examples = [loader["first"], *loader["loader"]]  # the snippet's first, then a full pass
+        assert sorted(e["key"] for e in examples[1:]) == sorted(segments)
+        for e in examples:
+            seg = segments[e["key"]]
+            assert e["frames"].shape[0] == seg["end_frame"] - seg["start_frame"]
+            assert e["codes"].tolist() == seg["codes"] and e["meta"]["segment_id"] == e["key"]
+        assert ns["pyarrow"]["segments"].num_rows == sum(counts.values())
+        assert [(s, n) for s, n, _ in ns["DuckDB"]["per_station"]] == sorted(counts.items())
+        steps = ns["Latent-action JSONL (LAPA style)"]["steps"]
+        assert len(steps) == sum(len(r["codes"]) for r in segments.values())
+
+
+def make_checkpoint(path: Path) -> Path:
+    """An untrained tiny tokenizer with seeded weights (as tests/segment_stage does)."""
+    torch.manual_seed(0)
+    cfg = TokenizerConfig(
+        window_frames=16, grid_size=20, fsq_levels=(4, 3), d_model=16, heads=2, enc_layers=1,
+        dec_layers=1, radius=3, max_epochs=1, seed=0,
+    )  # fmt: skip
+    save_checkpoint(path, MotionTokenizer(cfg), cfg, {"note": "untrained, publish tests"})
+    return path
+
+
+def copy_store(src: Path, dst: Path) -> LocalStorage:
+    shutil.copytree(src, dst)
+    return LocalStorage(dst)
+
+
+@pytest.fixture(scope="session")
+def parts() -> Parts:
+    return Parts()
+
+
+@pytest.fixture(scope="session")
+def card_runner(parts: Parts) -> CardRunner:
+    return CardRunner(parts)
+
+
+@pytest.fixture(scope="session")
+def segmented_store(tmp_path_factory: pytest.TempPathFactory, parts: Parts) -> Path:
+    from click.testing import CliRunner
+
+    from pipeline.cli.main import main
+    from pipeline.synth import render_video
+
+    base = tmp_path_factory.mktemp("publish-src")
+    ckpt = make_checkpoint(base / "tiny.pt")
+    videos = {parts.a: [("a.mp4", 5, 11), ("b.mp4", 4, 12)], parts.b: [("c.mp4", 5, 16)]}
+    for (date, station), specs in videos.items():
+        folder = base / f"in-{station}"
+        for name, seconds, seed in specs:
+            render_video(folder / name, seconds=seconds, seed=seed, preset="test", shake=False)
+        args = ["segment", "--input", str(folder), "--output", str(base / "store"), "--no-shards",
+                "--checkpoint", str(ckpt), "--station", station, "--date", date]  # fmt: skip
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output + repr(result.exception)
+    return base / "store"
+
+
+@pytest.fixture
+def fresh_store(segmented_store: Path, tmp_path: Path) -> LocalStorage:
+    """A private copy of the segmented store, not yet published."""
+    return copy_store(segmented_store, tmp_path / "store")
+
+
+@pytest.fixture(scope="session")
+def published(
+    segmented_store: Path, tmp_path_factory: pytest.TempPathFactory, parts: Parts
+) -> Published:
+    """A copy of the segmented store with both partitions published (read-only for tests)."""
+    root = tmp_path_factory.mktemp("publish-done") / "store"
+    store = copy_store(segmented_store, root)
+    summaries = {p: publish_partition(store, *p, parts.cfg) for p in parts.all}
+    return Published(root, store, summaries)
