@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # pip prints one warning per missing local index folder; they are noise here.
 PIP_FILTER := 2>&1 | { grep -v "^WARNING: Location 'file:" || true; }
 
-.PHONY: demo test ui lint bench clean install install-dev dagster-home system-deps
+.PHONY: demo test ui lint bench clean install install-dev dagster-home system-deps lerobot-env
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,8 +43,12 @@ dagster-home:
 demo: install dagster-home
 	$(BIN)/python -m assets.demo
 
+## lerobot-env: the LeRobot consumer environment (.venv-lerobot) the export tests load with
+lerobot-env:
+	tests/lerobot_env/make-env.sh
+
 ## test: set up with the dev extras, check the architecture, run the whole suite (CPU only)
-test: install-dev
+test: install-dev lerobot-env
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
@@ -57,4 +61,4 @@ lint: install-dev
 	$(BIN)/lint-imports
 
 clean:
-	rm -rf data .dagster_home
+	rm -rf data .dagster_home .venv-lerobot

@@ -11,9 +11,11 @@ from assets.partitions import date_station, partition_key, station_partitions
 from assets.resources import LapsStorage
 from pipeline.ingest.landing import discover
 
+EXPORTS = dg.AssetSelection.assets("lerobot_dataset")
+
 partitioned_job = dg.define_asset_job(
     "partition_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training"),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training") - EXPORTS,
     partitions_def=date_station,
     description="Everything for one (date, station): ingest, chunks, tracks, codes and the "
     "stages after them (codes need a trained tokenizer: train_tokenizer_job).",
@@ -23,6 +25,13 @@ train_tokenizer_job = dg.define_asset_job(
     "train_tokenizer_job",
     selection=dg.AssetSelection.groups("training"),
     description="Train (or reuse) the motion tokenizer on every stored track window.",
+)
+
+
+export_job = dg.define_asset_job(
+    "export_job",
+    selection=EXPORTS,
+    description="Rebuild the optional exports of every published segment (LeRobot v3).",
 )
 
 

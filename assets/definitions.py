@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets import ingest, motion, publish, segments, tokenizer
 from assets.automation import (
+    export_job,
     landing_sensor,
     nightly_schedule,
     partitioned_job,
@@ -25,6 +26,8 @@ STAGE_ASSETS: dict[str, tuple[str, ...]] = {
     "card": ("dataset_card",),
 }
 assert tuple(STAGE_ASSETS) == STAGE_NAMES, "every stage needs its assets, in order"
+# Assets outside the stage list: optional exports, materialized on request (`export_job`).
+EXPORT_ASSETS: tuple[str, ...] = ("lerobot_dataset",)
 
 defs = dg.Definitions(
     assets=[
@@ -36,8 +39,9 @@ defs = dg.Definitions(
         segments.segmentation,
         publish.training_data,
         publish.dataset_card,
+        publish.lerobot_dataset,
     ],
-    jobs=[partitioned_job, train_tokenizer_job],
+    jobs=[partitioned_job, train_tokenizer_job, export_job],
     sensors=[landing_sensor],
     schedules=[nightly_schedule],
     resources={

@@ -82,7 +82,15 @@ def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console
     if not result.success:
         console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
         return False
-    return _run_each(job, requests, after_training, instance, console)
+    if not _run_each(job, requests, after_training, instance, console):
+        return False
+    console.print("[bold]run[/] export_job (the LeRobot v3 export of every segment)")
+    result = defs.resolve_job_def("export_job").execute_in_process(
+        instance=instance, raise_on_error=False, run_config=QUIET
+    )
+    if not result.success:
+        console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
+    return result.success
 
 
 def _asset_keys(stages) -> list[dg.AssetKey]:
@@ -177,6 +185,12 @@ def _print_training_data(settings: LapsSettings, console: Console) -> None:
         f"latent actions: {store.uri(f'{keys.PUBLISH_ROOT}/{keys.LATENT_ACTIONS_DIR}')}/ (JSONL)",
         soft_wrap=True,
     )
+    lerobot = f"{keys.PUBLISH_ROOT}/{keys.LEROBOT_DIR}/meta/info.json"
+    if store.exists(lerobot):
+        console.print(
+            f"LeRobot v3:     {store.uri(f'{keys.PUBLISH_ROOT}/{keys.LEROBOT_DIR}')}/",
+            soft_wrap=True,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ import dagster as dg
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.publish.checks import CHECK_NAMES, partition_checks
+from pipeline.publish.lerobot import default_out_dir, export_lerobot
 from pipeline.stages import run_stage
 
 CHECK_DESCRIPTIONS = {
@@ -94,6 +95,33 @@ def dataset_card(storage: LapsStorage, laps_config: LapsConfig) -> dg.Materializ
             "card": dg.MetadataValue.path(store.uri(summary.keys["card"])),
             "segments": stats.get("segments", 0),
             "partitions": stats.get("partitions", 0),
+        }
+    )
+
+
+@dg.asset(
+    group_name="publish",
+    kinds={"lerobot", "parquet", "mp4"},
+    deps=[training_data],
+    code_version="1",
+    description="Optional: a LeRobot v3.0 dataset of every published segment (an episode per "
+    "segment, a frame per 0.1 s step, action.latent = the step's code), rebuilt whole; "
+    "`export_job` or `laps export lerobot` makes it, nightly runs do not.",
+)
+def lerobot_dataset(storage: LapsStorage) -> dg.MaterializeResult:
+    store = storage.store()
+    s = export_lerobot(store, default_out_dir(store, storage.settings().data_root))
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(s["out"])),
+            "episodes": s["episodes"],
+            "frames": s["frames"],
+            "files": s["files"],
+            "fps": s["fps"],
+            "size": dg.MetadataValue.json(list(s["size"])),
+            "skipped": dg.MetadataValue.json(s["skipped"]),
+            "seconds": s["seconds"],
+            "dagster/row_count": s["frames"],
         }
     )
 

@@ -238,6 +238,67 @@ def train_tokenizer(
     console.print(f"checkpoint: {settings.store().uri(info.checkpoint_key)}")
 
 
+@main.group()
+def export() -> None:
+    """Export the published segments in other training-data formats."""
+
+
+@export.command("lerobot")
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="export folder (default: <store>/publish/lerobot; <data root>/lerobot for S3 stores)",
+)
+@click.option(
+    "--partition",
+    "partitions",
+    multiple=True,
+    metavar="DATE/STATION",
+    help="only these partitions (repeatable; default: every partition)",
+)
+@click.option("--size", default=None, metavar="WxH", help="even frame size (default: first clip's)")
+@click.option("--task", default=None, help="task text of every episode (default: 'assembly work')")
+def export_lerobot_cmd(
+    out_dir: Path | None, partitions: tuple[str, ...], size: str | None, task: str | None
+) -> None:
+    """A LeRobot v3.0 dataset of the store's segments ($LAPS_STORE_URI): one episode per
+    segment, one frame per 0.1 s latent-action step, ``action.latent`` = the step's code."""
+    from pipeline.errors import ConfigError
+    from pipeline.io.settings import LapsSettings
+    from pipeline.publish.lerobot import DEFAULT_TASK, default_out_dir, export_lerobot
+
+    settings = LapsSettings.from_env()
+    store = settings.store()
+    parts = []
+    for p in partitions:
+        date, sep, station = p.partition("/")
+        if not sep:
+            raise ConfigError(f"--partition {p!r}: expected DATE/STATION")
+        parts.append((date, station))
+    wh = None
+    if size:
+        try:
+            w, h = (int(v) for v in size.lower().split("x"))
+        except ValueError as exc:
+            raise ConfigError(f"--size {size!r}: expected WxH, e.g. 320x240") from exc
+        wh = (w, h)
+    with console.status("exporting to LeRobot v3"):
+        s = export_lerobot(
+            store,
+            out_dir or default_out_dir(store, settings.data_root),
+            partitions=parts or None,
+            size=wh,
+            task=task or DEFAULT_TASK,
+        )
+    console.print(
+        f"wrote {s['out']}: {s['episodes']} episodes, {s['frames']} frames at {s['fps']} fps "
+        f"in {s['files']} files ({s['seconds']:.1f} s); skipped {s['skipped']}",
+        soft_wrap=True,
+    )
+
+
 def _register_commands() -> None:
     """Commands kept in their own modules (each is a few hundred lines)."""
     from pipeline.cli.evaluate import eval_

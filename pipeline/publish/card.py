@@ -31,7 +31,7 @@ from pipeline.io.tables import read_partition
 from pipeline.publish.dataset import DATASET, DATASET_FIELDS, DATASET_VERSION, HIVE_FIELDS
 from pipeline.publish.index import read_shard_index
 from pipeline.publish.shards import parquet_bytes
-from pipeline.publish.snippets import snippets
+from pipeline.publish.snippets import lerobot_snippet, snippets
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,12 @@ def render_card(s: dict[str, Any], root: str) -> str:
         "",
         "### LeRobot v3",
         "",
-        "Not exported yet: `laps export lerobot --out DIR` will write a LeRobot v3 dataset "
-        "(planned).",
+        "`laps export lerobot` writes a LeRobot v3.0 dataset under `lerobot/` (one episode per "
+        "segment, one frame per 0.1 s step, `action.latent` = the step's code); then:",
+        "",
+        "```python",
+        lerobot_snippet(root).rstrip("\n"),
+        "```",
         "",
     ]
     return "\n".join(lines)

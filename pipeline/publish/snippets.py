@@ -126,6 +126,27 @@ print(len(steps), "steps; first:", steps[0] if steps else None)
 """
 
 
+LEROBOT = """\
+# In an environment with lerobot's dataset loader (the project's README, "LeRobot"), after
+# `laps export lerobot` wrote the export under ROOT/lerobot (exports are local folders).
+from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+ROOT = __ROOT__
+
+ds = LeRobotDataset(repo_id="local/laps", root=f"{ROOT}/lerobot")
+item = ds[0]
+print(ds.num_episodes, "episodes,", len(ds), "frames at", ds.fps, "fps")
+print("first frame:", tuple(item["observation.images.cam"].shape), "latent action",
+      int(item["action.latent"]), "task", item["task"])
+"""
+
+
+def lerobot_snippet(root: str) -> str:
+    """The card's LeRobot block (it needs lerobot installed: run by the consumer test in
+    ``.venv-lerobot``, not with the other snippets)."""
+    return render(LEROBOT, root)
+
+
 def render(template: str, root: str) -> str:
     """A snippet with its ``ROOT`` bound to ``root`` (a Python string literal)."""
     return template.replace("__ROOT__", repr(root))

@@ -28,5 +28,7 @@ def test_demo_runs_everything_and_evaluates(tmp_path, monkeypatch, capsys):
     tars = list((data / "publish/shards").rglob("clips-*.tar"))
     assert len(tars) >= 2  # one partition per station, at least one shard each
     assert "latent actions:" in out
+    info = data / "publish/lerobot/meta/info.json"
+    assert info.is_file() and f"LeRobot v3:     {data / 'publish/lerobot'}/" in out
     # a second run reuses what is there and still succeeds
     assert demo.main(["--videos", "1", "--seconds", "6"]) == 0

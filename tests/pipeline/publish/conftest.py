@@ -27,6 +27,7 @@ from pipeline.io.storage import LocalStorage, Storage
 from pipeline.io.tables import read_partition
 from pipeline.publish.config import PublishConfig
 from pipeline.publish.index import read_shard_index
+from pipeline.publish.snippets import lerobot_snippet
 from pipeline.publish.stage import publish_partition
 
 FENCE = re.compile(r"^### (?P<title>.+?)\n\n```python\n(?P<code>.*?)\n```", re.S | re.M)
@@ -69,8 +70,11 @@ class CardRunner:
         """Exec every snippet; returns each one's namespace by its heading."""
         card = store.read_bytes(layout.CARD_KEY).decode()
         blocks = self.snippets(card)
-        assert len(blocks) == 4 and card.count("```python") == 4
+        assert len(blocks) == 5 and card.count("```python") == 5
         root = store.uri(layout.PUBLISH_ROOT)
+        # the LeRobot block needs lerobot: test_lerobot.py runs it in .venv-lerobot
+        (lerobot,) = [title for title in blocks if title.startswith("LeRobot v3")]
+        assert blocks.pop(lerobot) == lerobot_snippet(root).rstrip("\n")
         out = {}
         for title, code in blocks.items():
             assert f"ROOT = {root!r}" in code, title

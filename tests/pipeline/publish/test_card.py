@@ -17,7 +17,7 @@ def test_card_counts_cover_every_partition(published, parts, card_runner):
     assert f"| segments | {total:,} |" in card
     assert "| stations | 2: `cam1`, `cam2` |" in card
     assert "| dates | 2026-02-03 to 2026-02-04 |" in card
-    assert "laps export lerobot --out DIR" in card
+    assert "`laps export lerobot` writes a LeRobot v3.0 dataset" in card
     assert "| `codes` | `list<item: int16>` | no |" in card
     for key in (layout.DURATIONS_PNG_KEY, layout.CODE_USAGE_PNG_KEY):
         assert store.read_bytes(key).startswith(PNG)
