@@ -171,8 +171,9 @@ def bench(
     with console.status("benchmarking") as status:
         if stage == "publish":
             figures = run_publish_bench(
-                workdir.resolve(), seconds=seconds, repeats=repeats, on_step=status.update
-            )
+                workdir.resolve(), seconds=seconds, long_factor=long_factor, repeats=repeats,
+                on_step=status.update,
+            )  # fmt: skip
         else:
             figures = run_bench(
                 workdir.resolve(),
