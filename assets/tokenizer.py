@@ -6,8 +6,7 @@ import dagster as dg
 from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from models.tokenizer import TokenizerConfig
-from pipeline.stages import run_stage
+from pipeline.stages import PipelineConfig, run_stage
 
 
 @dg.asset(
@@ -15,7 +14,7 @@ from pipeline.stages import run_stage
     kinds={"pytorch"},
     deps=[tracks],
     pool="gpu",
-    code_version=TokenizerConfig().fingerprint(),
+    code_version=PipelineConfig().tokenizer_config().fingerprint(),
     description="Motion tokenizer (causal Transformer + FSQ) trained without labels on every "
     "stored track window; reused when config and training files are unchanged.",
 )

@@ -107,9 +107,9 @@ def measure_tracking(video: Path) -> dict[str, float]:
 def measure_tokenizer(checkpoint: Path, windows: int = 1024) -> dict[str, float]:
     import numpy as np
 
-    from models.infer import TokenizerRunner
+    from pipeline.tokens.stage import checkpoint_runner
 
-    runner = TokenizerRunner(checkpoint, batch_size=256)
+    runner = checkpoint_runner(checkpoint, batch_size=256)
     cfg = runner.config
     rng = np.random.default_rng(0)
     vel = (rng.standard_normal((windows, cfg.steps, cfg.num_points, 2)) * 0.01).astype(np.float32)
@@ -122,15 +122,15 @@ def measure_tokenizer(checkpoint: Path, windows: int = 1024) -> dict[str, float]
 
 def measure_end_to_end(video: Path, checkpoint: Path) -> dict[str, float]:
     """The assets' code path for one video, without Dagster: hash, probe, plan, track, encode."""
-    from models.infer import TokenizerRunner
     from pipeline.config import VideoConfig, WindowConfig
     from pipeline.ingest.landing import plan_chunks
     from pipeline.io.video import normalized_size, probe_video, sha256_file
+    from pipeline.tokens.stage import checkpoint_runner
     from pipeline.tracks.stage import track_chunk
     from pipeline.tracks.store import save_tracks
     from pipeline.tracks.tracking import TrackingConfig
 
-    runner = TokenizerRunner(checkpoint, batch_size=256)  # loaded once per process, as in assets
+    runner = checkpoint_runner(checkpoint, batch_size=256)  # loaded once per process
     vc, wc, tc = VideoConfig(), WindowConfig(), TrackingConfig()
     t0 = time.perf_counter()
     vid = sha256_file(video)
@@ -181,15 +181,9 @@ def _child(name: str, *args: Path) -> dict[str, Any]:
 
 def untrained_checkpoint(path: Path) -> Path:
     """A default-config tokenizer with seeded random weights (speed does not depend on them)."""
-    import torch
+    from pipeline.tokens.stage import write_untrained_checkpoint
 
-    from models.checkpoint import save_checkpoint
-    from models.tokenizer import MotionTokenizer, TokenizerConfig
-
-    torch.manual_seed(0)
-    cfg = TokenizerConfig()
-    save_checkpoint(path, MotionTokenizer(cfg), cfg, {"note": "untrained, for laps bench"})
-    return path
+    return write_untrained_checkpoint(path)
 
 
 def run_bench(

@@ -162,6 +162,28 @@ def load_runner(
             raise TokenizerError(f"tokenizer {current['version']}: {exc}") from exc
 
 
+def checkpoint_runner(path: str | Path, *, batch_size: int = 256) -> TokenizerRunner:
+    """A runner for a checkpoint file (``TokenizerError`` for one that cannot be loaded)."""
+    try:
+        return TokenizerRunner(Path(path), batch_size=batch_size)
+    except CheckpointError as exc:
+        raise TokenizerError(f"checkpoint {path}: {exc}") from exc
+
+
+def write_untrained_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
+    """A default-config tokenizer with seeded random weights (for speed measurements, which do
+    not depend on the weights)."""
+    import torch
+
+    from models.checkpoint import save_checkpoint
+    from models.tokenizer import MotionTokenizer
+
+    torch.manual_seed(seed)
+    cfg = TokenizerConfig()
+    save_checkpoint(Path(path), MotionTokenizer(cfg), cfg, {"note": "untrained, for laps bench"})
+    return Path(path)
+
+
 _RUNNERS: dict[tuple[str, str, str, int], TokenizerRunner] = {}
 
 
