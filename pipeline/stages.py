@@ -54,7 +54,6 @@ class PipelineConfig(FrozenConfig):
         return tokenizer_config(self.windows, self.tokenizer)
 
 
-SECTIONS = tuple(n for n in PipelineConfig.model_fields if n != "write_clips")
 PUBLISH_STAGES = ("publish", "card")  # what `laps segment --no-shards` leaves out
 
 

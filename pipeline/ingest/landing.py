@@ -54,9 +54,13 @@ def landed_file(info: ObjectInfo) -> LandedFile | None:
 
 
 def discover(landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[LandedFile]:
-    """Every video file under the landing root, sorted by key."""
+    """Every video file under the landing root (extensions matched case-insensitively),
+    sorted by key."""
     found = []
-    for info in landing.list("", suffixes=suffixes):
+    wanted = tuple(s.lower() for s in suffixes)
+    for info in landing.list(""):
+        if not info.key.lower().endswith(wanted):  # `A.MP4` is a video too
+            continue
         lf = landed_file(info)
         if lf is None:
             log.warning("ignoring %s: files must sit under a station folder", info.key)

@@ -8,6 +8,7 @@ table's ``schema_version`` and the config that produced them.
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
@@ -33,6 +34,11 @@ def validate_partition(date: str, station: str) -> None:
     problems = []
     if not _DATE_RE.match(date):
         problems.append(f"date {date!r} is not YYYY-MM-DD")
+    else:
+        try:
+            datetime.date.fromisoformat(date)
+        except ValueError:
+            problems.append(f"date {date!r} is not a calendar date")
     if not _STATION_RE.match(station):
         problems.append(f"station {station!r} must match {_STATION_RE.pattern}")
     if problems:

@@ -86,3 +86,21 @@ def test_chunk_manifest_written(dirs):
     assert len(rows) == 2 and all(r["chunk_index"] == 0 for r in rows)
     table = read_partition(store, "chunks", "2026-01-05", "st1")
     assert table.num_rows == 2
+
+
+def test_discover_matches_extensions_case_insensitively(tmp_path):
+    day = tmp_path / "st1" / "2026-01-05"
+    make_video(day / "A.MP4", frames=30)
+    make_video(day / "b.Mov", frames=30)
+    (day / "notes.TXT").write_text("not a video")
+    found = sorted(f.key for f in discover(open_storage(tmp_path)))
+    assert found == ["st1/2026-01-05/A.MP4", "st1/2026-01-05/b.Mov"]
+
+
+@pytest.mark.parametrize("date", ["2026-13-45", "2026-02-30", "26-01-01"])
+def test_partition_dates_must_be_calendar_dates(date):
+    from pipeline.io.tables import validate_partition
+
+    with pytest.raises(ValueError, match="date"):
+        validate_partition(date, "st1")
+    validate_partition("2026-02-28", "st1")
