@@ -193,12 +193,25 @@ def _print_training_data(settings: LapsSettings, console: Console) -> None:
         )
 
 
+def terminal_logging(stream=None) -> logging.Handler:
+    """Warnings and up on the terminal. dagster.yaml's ``python_logs`` raises the core's loggers
+    to INFO so the run's event log has them; without a level on the terminal's handler those
+    INFO records would flood the demo's output (the step logs are in `make ui`)."""
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(min(root.level or logging.WARNING, logging.WARNING))
+    return handler
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--videos", type=int, default=2, help="sample videos per station")
     parser.add_argument("--seconds", type=float, default=40.0, help="length of each sample")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    terminal_logging()
     console = make_console()
     settings = LapsSettings.from_env()
     ensure_samples(settings, videos=args.videos, seconds=args.seconds, console=console)

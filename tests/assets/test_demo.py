@@ -32,3 +32,21 @@ def test_demo_runs_everything_and_evaluates(tmp_path, monkeypatch, capsys):
     assert info.is_file() and f"LeRobot v3:     {data / 'publish/lerobot'}/" in out
     # a second run reuses what is there and still succeeds
     assert demo.main(["--videos", "1", "--seconds", "6"]) == 0
+
+
+def test_demo_terminal_shows_warnings_not_the_core_info_logs():
+    import io
+    import logging
+
+    stream = io.StringIO()
+    handler = demo.terminal_logging(stream)
+    core = logging.getLogger("pipeline.stages")
+    level = core.level
+    core.setLevel(logging.INFO)  # as dagster.yaml's python_logs does
+    try:
+        core.info("stage tracks: 2026-01-01/station-a")
+        core.warning("calibration failed")
+    finally:
+        core.setLevel(level)
+        logging.getLogger().removeHandler(handler)
+    assert stream.getvalue() == "WARNING pipeline.stages: calibration failed\n"
