@@ -36,7 +36,10 @@ export_job = dg.define_asset_job(
 
 
 def _digest(items: list[str]) -> str:
-    return hashlib.sha256("\n".join(sorted(items)).encode()).hexdigest()[:16]
+    # surrogateescape: a file name that is not UTF-8 must not stop the sensor (ingest
+    # quarantines that file with a reason)
+    blob = "\n".join(sorted(items)).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(blob).hexdigest()[:16]
 
 
 @dg.sensor(

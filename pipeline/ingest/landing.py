@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
-from pipeline.errors import VideoError
+from pipeline.errors import StorageError, VideoError
 from pipeline.io.storage import ObjectInfo, Storage
 from pipeline.io.video import (
     VideoProbe,
@@ -163,27 +163,71 @@ def ingest_files(
     for lf in files:
         if on_file:
             on_file(lf)
-        uri = landing.uri(lf.key)
-        name = lf.key.rsplit("/", 1)[-1]
-        with landing.local_path(lf.key) as path:
-            vid = sha256_file(path)
-            if vid in known:
-                log.info("%s already ingested (%s); skipping", uri, known[vid])
-                result.skipped_known.append(uri)
-                continue
-            if vid in seen:
-                result.quarantine.append(_bad(uri, name, lf.size, vid, "duplicate", seen[vid]))
-                continue
-            try:
-                probe = probe_video(path)
-            except VideoError as err:
-                log.warning("quarantined %s: %s", uri, err)
-                result.quarantine.append(_bad(uri, name, lf.size, vid, err.reason, err.detail))
-                continue
-        seen[vid] = uri
-        chunks = plan_chunks(vid, probe.fps, probe.frame_count, video, windows)
-        result.videos.append(_video_row(vid, uri, name, lf, probe, video, chunks))
+        uri, name = printable(landing.uri(lf.key)), printable(lf.key.rsplit("/", 1)[-1])
+        if not is_utf8(lf.key):
+            # the tables hold UTF-8 text: such a name is reported (escaped), never written raw
+            log.warning("quarantined %s: file name is not valid UTF-8", uri)
+            result.quarantine.append(
+                _bad(uri, name, lf.size, None, "bad_file_name", "file name is not valid UTF-8")
+            )
+            continue
+        try:
+            row = _probe_file(landing, lf, uri, name, known, seen, result, video, windows)
+        except (OSError, StorageError) as err:  # vanished, permission denied, I/O error
+            log.warning("quarantined %s: cannot be read (%s)", uri, err)
+            result.quarantine.append(
+                _bad(uri, name, lf.size, None, "unreadable", f"{type(err).__name__}: {err}")
+            )
+            continue
+        if row is not None:
+            result.videos.append(row)
     return result
+
+
+def _probe_file(
+    landing: Storage,
+    lf: LandedFile,
+    uri: str,
+    name: str,
+    known: dict[str, str],
+    seen: dict[str, str],
+    result: IngestResult,
+    video: VideoConfig,
+    windows: WindowConfig,
+) -> dict[str, Any] | None:
+    """Hash and probe one landed file; its video row, or None (skipped or quarantined)."""
+    with landing.local_path(lf.key) as path:
+        vid = sha256_file(path)
+        if vid in known:
+            log.info("%s already ingested (%s); skipping", uri, known[vid])
+            result.skipped_known.append(uri)
+            return None
+        if vid in seen:
+            result.quarantine.append(_bad(uri, name, lf.size, vid, "duplicate", seen[vid]))
+            return None
+        try:
+            probe = probe_video(path)
+        except VideoError as err:
+            log.warning("quarantined %s: %s", uri, err)
+            result.quarantine.append(_bad(uri, name, lf.size, vid, err.reason, err.detail))
+            return None
+    seen[vid] = uri
+    chunks = plan_chunks(vid, probe.fps, probe.frame_count, video, windows)
+    return _video_row(vid, uri, name, lf, probe, video, chunks)
+
+
+def is_utf8(text: str) -> bool:
+    """Whether a name decoded from the file system is valid UTF-8 (no surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def printable(text: str) -> str:
+    """A name as UTF-8 text: undecodable bytes shown as ``\\xNN`` (lossless for reading)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _bad(uri: str, name: str, size: int, vid: str | None, reason: str, detail: str) -> dict:

@@ -109,3 +109,9 @@ def test_partition_keys_split_both_ways():
     assert split_key(str(key)) == ("2026-02-01", "st-1")
     with pytest.raises(ValueError, match="not a date"):
         split_key("2026-02-01")
+
+
+def test_the_landing_sensor_digest_takes_names_that_are_not_utf8():
+    from assets.automation import _digest
+
+    assert len(_digest(["st1/2026-01-05/caf\udce9.mp4:10", "st1/a.mp4:3"])) == 16

@@ -104,3 +104,31 @@ def test_partition_dates_must_be_calendar_dates(date):
     with pytest.raises(ValueError, match="date"):
         validate_partition(date, "st1")
     validate_partition("2026-02-28", "st1")
+
+
+def test_a_non_utf8_name_and_a_vanished_file_are_quarantined_and_the_rest_goes_on(tmp_path):
+    import os
+    from datetime import UTC, datetime
+
+    from pipeline.ingest.landing import LandedFile, ingest_files
+
+    day = tmp_path / "landing" / "st1" / "2026-01-05"
+    make_video(day / "good.mp4", frames=40)
+    raw = os.fsencode(day) + b"/caf\xe9-latin1.mp4"  # a name that is not UTF-8
+    shutil.copy(day / "good.mp4", os.fsdecode(raw))
+    make_video(day / "other.mp4", frames=30)
+    landing, store = open_storage(tmp_path / "landing"), open_storage(tmp_path / "store")
+    files = discover(landing)
+    assert len(files) == 3
+    gone = LandedFile("st1/2026-01-05/gone.mp4", "st1", "2026-01-05", 10, datetime.now(UTC))
+    result = ingest_files(landing, [*files, gone], known={}, video=VideoConfig(), windows=WIN)
+    assert sorted(v["file_name"] for v in result.videos) == ["good.mp4", "other.mp4"]
+    reasons = {q["file_name"]: q["reason"] for q in result.quarantine}
+    assert reasons == {"caf\\xe9-latin1.mp4": "bad_file_name", "gone.mp4": "unreadable"}
+    # and the partition's tables are written (the escaped name is valid UTF-8)
+    _, summary = ingest_partition(
+        landing, store, "2026-01-05", "st1", video=VideoConfig(), windows=WIN
+    )
+    quarantine = read_partition(store, "quarantine", "2026-01-05", "st1").to_pylist()
+    assert [q["reason"] for q in quarantine] == ["bad_file_name"]
+    assert summary.rows["videos"] == 2
