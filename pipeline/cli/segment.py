@@ -40,6 +40,7 @@ from pipeline.context import Progress as ProgressFn
 from pipeline.context import StageSummary, no_progress
 from pipeline.errors import ConfigError
 from pipeline.ingest.landing import VIDEO_SUFFIXES, LandedFile
+from pipeline.io.keys import SEGMENT_SUFFIX
 from pipeline.io.storage import LocalStorage
 from pipeline.io.tables import validate_partition
 from pipeline.stages import (
@@ -126,6 +127,7 @@ def run_folder(
 ) -> FolderRun:
     """The whole pipeline on one folder (module doc), through ``pipeline.stages``; raises
     ``LapsError`` (``ConfigError`` for unusable options)."""
+    check_folders(input_dir, output_dir)
     files = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
     try:
@@ -157,14 +159,30 @@ def run_folder(
     run.tokenizer = done["tokenizer"].extra["tokenizer_version"]
     seg = done["segments"]
     run.summary = {"rows": seg.rows, **seg.extra}
+    copies = {f"{stem}{SEGMENT_SUFFIX}" for stem in seg.extra["segment_files"]}
     for stem, key in seg.extra["segment_files"].items():
-        ctx.store.write_bytes(f"{stem}.segments.json", ctx.store.read_bytes(key))
+        ctx.store.write_bytes(f"{stem}{SEGMENT_SUFFIX}", ctx.store.read_bytes(key))
+    for info in ctx.store.list("", suffixes=(SEGMENT_SUFFIX,)):  # copies of an earlier run
+        if "/" not in info.key and info.key not in copies:
+            ctx.store.delete(info.key)
     if "publish" in done:
         run.published = {"rows": done["publish"].rows, **done["publish"].extra}
         run.published_keys = dict(done["publish"].keys)
         if "card" in done:
             run.published_keys["card"] = done["card"].keys["card"]
     return run
+
+
+def check_folders(input_dir: Path, output_dir: Path) -> None:
+    """Refuse, before any work, an output that is the input folder or a file (or below one)."""
+    inp, out = input_dir.resolve(), output_dir.resolve()
+    if out == inp:
+        raise ConfigError(
+            f"--output {output_dir} is the input folder: choose another folder for the store"
+        )
+    for folder in (out, *out.parents):
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"--output {output_dir}: {folder} is a file, not a folder")
 
 
 def load_config(
@@ -259,6 +277,7 @@ def segment(
         config_path, method=method, no_clips=no_clips, epochs=epochs,
         max_train_seconds=max_train_seconds,
     )  # fmt: skip
+    check_folders(input_dir, output_dir)  # before the progress display starts
     with Progress(
         TextColumn("[bold]{task.description:<11}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,

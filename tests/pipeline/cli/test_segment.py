@@ -153,3 +153,36 @@ def test_bad_config_is_one_clear_line_and_exit_code_2(tmp_path, config, message)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert result.output.startswith("error: invalid pipeline config")
+
+
+@pytest.mark.parametrize("where", ["same", "below_a_file"])
+def test_unusable_output_folders_are_refused_before_any_work(tmp_path, where):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.mp4").write_bytes(b"x")
+    if where == "same":
+        out = folder
+    else:
+        (tmp_path / "file.txt").write_text("not a folder")
+        out = tmp_path / "file.txt" / "store"
+    result = CliRunner().invoke(main, ["segment", "--input", str(folder), "--output", str(out)])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: --output") and "Traceback" not in result.output
+    assert not (folder / "tables").exists()
+
+
+def test_a_rerun_removes_top_level_segment_files_of_videos_no_longer_there(tmp_path):
+    from lapstest.segment_stores import make_checkpoint
+
+    folder = tmp_path / "in"
+    render_video(folder / "one.mp4", seconds=5, seed=31, preset="test", shake=False)
+    render_video(folder / "two.mp4", seconds=5, seed=32, preset="test", shake=False)
+    out = tmp_path / "out"
+    args = ["segment", "--input", str(folder), "--output", str(out), "--no-shards", "--no-clips",
+            "--checkpoint", str(make_checkpoint(tmp_path / "tiny.pt")),
+            "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert (out / "two.segments.json").is_file()
+    (folder / "two.mp4").unlink()
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert sorted(p.name for p in out.glob("*.segments.json")) == ["one.segments.json"]
