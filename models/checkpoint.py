@@ -82,7 +82,12 @@ def load_checkpoint(
 ) -> tuple[MotionTokenizer, TokenizerConfig, dict[str, Any]]:
     """Load strictly; the model comes back in eval mode. ``meta`` gains ``tokenizer_version``."""
     path = Path(path)
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # torch raises several types for a file that is not a checkpoint
+        raise CheckpointError(f"{path}: not a tokenizer checkpoint ({type(e).__name__})") from e
     if not isinstance(payload, dict) or payload.get("format_version") != FORMAT_VERSION:
         got = payload.get("format_version") if isinstance(payload, dict) else type(payload)
         raise CheckpointError(f"{path}: unsupported checkpoint format {got!r}")

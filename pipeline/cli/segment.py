@@ -51,6 +51,7 @@ from pipeline.stages import (
     load_pipeline_config,
     run_stages,
 )
+from pipeline.tokens.stage import validate_checkpoint
 
 log = logging.getLogger(__name__)
 console = Console()
@@ -128,6 +129,8 @@ def run_folder(
     """The whole pipeline on one folder (module doc), through ``pipeline.stages``; raises
     ``LapsError`` (``ConfigError`` for unusable options)."""
     check_folders(input_dir, output_dir)
+    if checkpoint is not None:
+        validate_checkpoint(checkpoint)  # a bad file is refused before tracking starts
     files = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
     try:
@@ -278,6 +281,8 @@ def segment(
         max_train_seconds=max_train_seconds,
     )  # fmt: skip
     check_folders(input_dir, output_dir)  # before the progress display starts
+    if checkpoint is not None:
+        validate_checkpoint(checkpoint)
     with Progress(
         TextColumn("[bold]{task.description:<11}"), BarColumn(),
         TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,

@@ -170,6 +170,16 @@ def checkpoint_runner(path: str | Path, *, batch_size: int = 256) -> TokenizerRu
         raise TokenizerError(f"checkpoint {path}: {exc}") from exc
 
 
+def validate_checkpoint(path: str | Path) -> str:
+    """Load a checkpoint strictly (cheap: a small model) and return its version;
+    ``TokenizerError`` for one that cannot be used, before any heavy work starts."""
+    try:
+        _, _, meta = load_checkpoint(Path(path))
+    except (CheckpointError, OSError) as exc:
+        raise TokenizerError(f"unusable checkpoint: {exc}") from exc
+    return str(meta["tokenizer_version"])
+
+
 def write_untrained_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
     """A default-config tokenizer with seeded random weights (for speed measurements, which do
     not depend on the weights)."""

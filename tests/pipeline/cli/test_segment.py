@@ -186,3 +186,19 @@ def test_a_rerun_removes_top_level_segment_files_of_videos_no_longer_there(tmp_p
     (folder / "two.mp4").unlink()
     assert CliRunner().invoke(main, args).exit_code == 0
     assert sorted(p.name for p in out.glob("*.segments.json")) == ["one.segments.json"]
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused_before_any_work(tmp_path):
+    folder = tmp_path / "in"
+    render_video(folder / "a.mp4", seconds=3, seed=5, preset="test", shake=False)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage, not a checkpoint")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["segment", "--input", str(folder), "--output", str(out), "--checkpoint", str(bad)]
+    )
+    assert result.exit_code == 2, result.output
+    assert (
+        result.output.startswith("error: unusable checkpoint:") and "Traceback" not in result.output
+    )
+    assert not out.exists()  # nothing was tracked or written
