@@ -131,6 +131,8 @@ def segment_partition(
     on_video: VideoCallback | None = None,
 ) -> StageSummary:
     """Segment every video of the partition; write clips, segment files and tables."""
+    for prefix in (clips_prefix(date, station), segments_prefix(date, station)):
+        store.sweep_temp(prefix)  # what a killed earlier run left half-written
     videos, signals, tok = load_signals(
         store, date, station, track_features=cfg if cfg.needs_tracks else None
     )

@@ -104,6 +104,14 @@ class Storage(ABC):
         ``suffixes`` keeps only keys ending with one of them. Temp files are skipped.
         """
 
+    def sweep_temp(self, prefix: str) -> list[str]:
+        """Delete temp files under ``prefix`` that a killed writer left behind; their keys.
+
+        Only for a prefix that no other writer uses at the time (a stage sweeps its own
+        partition before writing it). Object stores write through local temp files, so by
+        default there is nothing to sweep."""
+        return []
+
     @abstractmethod
     def read_bytes(self, key: str) -> bytes:
         """The object's content; raises StorageKeyError if missing."""

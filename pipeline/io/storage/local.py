@@ -66,6 +66,24 @@ class LocalStorage(Storage):
                 found.append(self._info(key, Path(dirpath, name)))
         return sorted((i for i in found if i is not None), key=lambda i: i.key)
 
+    def sweep_temp(self, prefix: str) -> list[str]:
+        """Delete ``.tmp-*`` files under ``prefix`` (left by a killed writer); their keys."""
+        check_prefix(prefix)
+        folder = prefix.rpartition("/")[0]
+        base = self._root.joinpath(*folder.split("/")) if folder else self._root
+        swept = []
+        for dirpath, _dirs, files in os.walk(base) if base.is_dir() else ():
+            rel_dir = Path(dirpath).relative_to(self._root).as_posix()
+            for name in files:
+                key = name if rel_dir == "." else f"{rel_dir}/{name}"
+                if key.startswith(prefix) and is_temp_key(key):
+                    Path(dirpath, name).unlink(missing_ok=True)
+                    swept.append(key)
+        if swept:
+            log.warning("removed %d temp files left under %s by an interrupted run", len(swept),
+                        base)  # fmt: skip
+        return sorted(swept)
+
     @staticmethod
     def _info(key: str, path: Path) -> ObjectInfo | None:
         """Stat one file; None if it vanished between the walk and the stat."""

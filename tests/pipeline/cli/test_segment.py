@@ -78,7 +78,10 @@ def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):
     assert sorted(dataset.column("segment_id").to_pylist()) == sorted(r["segment_id"] for r in rows)
     assert (out / "publish/README.md").is_file()
 
-    _run(input_dir, out)  # rerun: same partition, same rows, no duplicates
+    leftover = out / f"clips/date={d}/station={s}/{rows[0]['video_id'][:16]}/.tmp-killed.mp4"
+    leftover.write_bytes(b"half a clip")  # what a writer killed mid-clip leaves behind
+    _run(input_dir, out)  # rerun: same partition, same rows, no duplicates, no leftovers
+    assert not leftover.exists()
     assert read_partition(store, "segments", d, s).equals(segments)
     assert read_partition(store, "energy", d, s).equals(energy)
     clips = [i.key for i in store.list(f"clips/date={d}/station={s}/")]

@@ -135,3 +135,17 @@ def test_access_denied_is_reported_with_code_and_uri() -> None:
     assert info.value.code == "AccessDenied"
     assert info.value.uri == "s3://my-bucket/pre/x"
     assert "access denied" in str(info.value)
+
+
+def test_sweep_temp_removes_only_temp_files_under_the_prefix(tmp_path):
+    from pipeline.io.storage import LocalStorage
+
+    store = LocalStorage(tmp_path)
+    store.write_bytes("clips/a/keep.mp4", b"clip")
+    store.write_bytes("other/keep.mp4", b"clip")
+    (tmp_path / "clips/a/.tmp-123-x.mp4").write_bytes(b"half")
+    (tmp_path / "other/.tmp-456-y.mp4").write_bytes(b"half")  # another prefix: not ours
+    assert store.sweep_temp("clips/") == ["clips/a/.tmp-123-x.mp4"]
+    assert (tmp_path / "clips/a/keep.mp4").is_file()
+    assert (tmp_path / "other/.tmp-456-y.mp4").is_file()
+    assert store.sweep_temp("missing/") == []
