@@ -41,6 +41,13 @@ from pipeline.stages import run_stage
     partitions_def=date_station,
     check_specs=[
         dg.AssetCheckSpec(
+            "thresholds_calibrated",
+            asset="segments",
+            blocking=True,
+            description="the station's energy thresholds were calibrated (label-free); "
+            "without them the idle/active labels mean nothing and nothing is published",
+        ),
+        dg.AssetCheckSpec(
             "segment_rate_in_usual_range",
             asset="segments",
             description="segments per minute of video stay inside the station's "
@@ -81,6 +88,15 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
     yield dg.MaterializeResult(
         asset_key="segment_clips",
         metadata={"clips": dg.MetadataValue.json(extra["clips"])},
+    )
+    calibration = extra["calibration"]
+    yield dg.AssetCheckResult(
+        asset_key="segments",
+        check_name="thresholds_calibrated",
+        passed=bool(extra["calibrated"]),
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=calibration.get("error") or f"thr_on {extra['thr_on']:.4g}",
+        metadata={"thr_on": float(extra["thr_on"]) if extra["calibrated"] else None},
     )
     yield dg.AssetCheckResult(
         asset_key="segments",

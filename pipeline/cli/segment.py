@@ -16,7 +16,8 @@ and ``--station`` (default: the input folder's name). ``--config`` is a JSON ``P
 (tables/, tracks/, models/, segments/, clips/, plots/) plus ``<stem>.segments.json`` of every
 video at the top of ``--output``. Reruns replace the partition's outputs (same files -> same
 rows). A video already ingested in ANOTHER partition of the same store is skipped (reported).
-Exit code 0 when at least one video was segmented, 1 when none, 2 for unusable options (bad
+Exit code 0 when at least one video was segmented, 1 when none or when the station's
+thresholds could not be calibrated (then nothing is published), 2 for unusable options (bad
 config, checkpoint, date, station).
 """
 
@@ -149,6 +150,8 @@ def run_folder(
     )
 
     def nothing_to_track(name: str, summary: StageSummary) -> bool:
+        if name == "segments" and not summary.extra["calibrated"]:
+            return True  # idle/active labels mean nothing: publish nothing (reported, exit 1)
         return name == "chunks" and not summary.rows.get("chunks")
 
     names = [n for n in STAGE_NAMES if publish or n not in PUBLISH_STAGES]
@@ -299,7 +302,8 @@ def segment(
             date=date, recursive=recursive, publish=not no_shards, step=step,
         )  # fmt: skip
     _report(run, output_dir)
-    sys.exit(0 if run.summary.get("segment_files") else 1)
+    ok = bool(run.summary.get("segment_files")) and run.summary.get("calibrated", False)
+    sys.exit(0 if ok else 1)
 
 
 def _report(run: FolderRun, output_dir: Path) -> None:
@@ -310,6 +314,11 @@ def _report(run: FolderRun, output_dir: Path) -> None:
     if not run.summary:
         console.print("[red]no video could be segmented[/]")
         return
+    if not run.summary["calibrated"]:
+        console.print(
+            f"[red]calibration failed[/] ({run.summary['calibration'].get('error')}): the "
+            "segments' idle/active labels are not meaningful; nothing was published"
+        )
     files = run.summary["segment_files"]
     table = Table("video", "file", title=f"{run.date} / {run.station}, tokenizer {run.tokenizer}")
     for stem in sorted(files):

@@ -145,11 +145,14 @@ def best_f1_threshold(smoothed: np.ndarray, labels: np.ndarray) -> tuple[float, 
     tp = np.cumsum(y_sorted)
     k = np.arange(1, s.size + 1)
     f1 = 2 * tp / (k + n_pos)
-    cut_ok = np.append(s_sorted[:-1] > s_sorted[1:], True)  # top-k separable by a threshold
+    # top-k separable by a threshold; keeping every window is no threshold at all (it would sit
+    # below the smallest energy, and mark the whole video active)
+    cut_ok = np.append(s_sorted[:-1] > s_sorted[1:], False)
+    if not cut_ok.any():
+        raise CalibrationError(f"no threshold separates the {s.size} smoothed values (all equal)")
     f1 = np.where(cut_ok, f1, -1.0)
     best = int(np.argmax(f1))
-    lower = s_sorted[best + 1] if best + 1 < s.size else s_sorted[best] - 1.0
-    return float((s_sorted[best] + lower) / 2), float(f1[best])
+    return float((s_sorted[best] + s_sorted[best + 1]) / 2), float(f1[best])
 
 
 def calibrate_video(

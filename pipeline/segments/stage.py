@@ -191,6 +191,7 @@ def segment_partition(
             "thr_on": result.thr_on,
             "thr_off": result.thr_off,
             "calibration": result.calibration,
+            "calibrated": result.calibrated,
             "segmenter": cfg.label(),
             "tokenizer_version": tok["tokenizer_version"],
             "energy_plots": plots,

@@ -89,7 +89,10 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert set(mats) == {"energy", "segments", "segment_clips"}
     assert mats["energy"].metadata["windows"].value == len(windows)
     assert store.exists(mats["energy"].metadata["energy_plot"].value.split(str(workspace))[1][1:])
-    check = seg.get_asset_check_evaluations()[0]
+    checks = {c.check_name: c for c in seg.get_asset_check_evaluations()}
+    assert set(checks) == {"thresholds_calibrated", "segment_rate_in_usual_range"}
+    assert checks["thresholds_calibrated"].passed
+    check = checks["segment_rate_in_usual_range"]
     assert check.passed and "need 3" in check.description
     seg_rows = read_partition(store, "segments", DATE, "st1").to_pylist()
     assert mats["segments"].metadata["segments"].value == len(seg_rows)

@@ -205,3 +205,26 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_before_any_work(tmp_path):
         result.output.startswith("error: unusable checkpoint:") and "Traceback" not in result.output
     )
     assert not out.exists()  # nothing was tracked or written
+
+
+def test_a_station_that_cannot_be_calibrated_exits_1_and_publishes_nothing(tmp_path):
+    import numpy as np
+
+    from lapstest.segment_stores import make_checkpoint
+    from pipeline.io.video import encode_frames
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    still = np.full((120, 160, 3), 90, np.uint8)  # nothing moves: no threshold can be found
+    encode_frames(iter([still] * 90), folder / "still.mp4", fps=30.0)
+    out = tmp_path / "out"
+    args = ["segment", "--input", str(folder), "--output", str(out),
+            "--checkpoint", str(make_checkpoint(tmp_path / "tiny.pt")),
+            "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 1, result.output
+    assert "calibration failed" in result.output and "nothing was published" in result.output
+    assert (out / "still.segments.json").is_file()  # the segment file says why, in meta
+    meta = json.loads((out / "still.segments.json").read_text())["meta"]
+    assert meta["calibration"]["error"]
+    assert not (out / "publish").exists()

@@ -78,3 +78,13 @@ def test_gated_windows_count_as_idle_and_log_transform() -> None:
     assert 0.3 < res.pseudo_threshold < 3.0  # back in speed units
     with pytest.raises(CalibrationError, match="shapes"):
         calibrate_video(CalibrationInput(np.ones(5), np.ones(6)))
+
+
+def test_a_threshold_that_keeps_every_window_is_never_chosen() -> None:
+    # keeping all four windows has the best F1 (6/7), but a threshold below every energy marks
+    # the whole video active: the best real cut (the top three) is chosen instead
+    smoothed, labels = np.array([0.1, 0.2, 0.3, 0.4]), np.array([1, 1, 1, 0], bool)
+    thr, f1 = best_f1_threshold(smoothed, labels)
+    assert thr == pytest.approx(0.15) and f1 == pytest.approx(2 / 3)
+    with pytest.raises(CalibrationError, match="no threshold"):
+        best_f1_threshold(np.full(4, 0.2), labels)
