@@ -54,12 +54,16 @@ def landed_file(info: ObjectInfo) -> LandedFile | None:
 
 
 def discover(landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[LandedFile]:
-    """Every video file under the landing root (extensions matched case-insensitively),
-    sorted by key."""
+    """Every video file under the landing root (extensions matched case-insensitively; hidden
+    files and folders left out, as ``laps segment`` does), sorted by key."""
     found = []
     wanted = tuple(s.lower() for s in suffixes)
     for info in landing.list(""):
         if not info.key.lower().endswith(wanted):  # `A.MP4` is a video too
+            continue
+        if any(part.startswith(".") for part in info.key.split("/")):
+            # hidden files and folders (`._take.mp4` of macOS, `.staging/`): as `laps segment`
+            log.info("ignoring hidden file %s", landing.uri(info.key))
             continue
         lf = landed_file(info)
         if lf is None:

@@ -93,6 +93,8 @@ def test_discover_matches_extensions_case_insensitively(tmp_path):
     make_video(day / "A.MP4", frames=30)
     make_video(day / "b.Mov", frames=30)
     (day / "notes.TXT").write_text("not a video")
+    make_video(day / "._A.MP4", frames=30)  # hidden: macOS metadata, never a video to take
+    make_video(tmp_path / "st1" / ".staging" / "c.mp4", frames=30)
     found = sorted(f.key for f in discover(open_storage(tmp_path)))
     assert found == ["st1/2026-01-05/A.MP4", "st1/2026-01-05/b.Mov"]
 
