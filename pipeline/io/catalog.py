@@ -13,6 +13,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.dataset as ds
 
+from pipeline.errors import ConfigError
 from pipeline.io.keys import TABLES_PREFIX
 from pipeline.io.storage import LocalStorage, Storage
 
@@ -71,8 +72,28 @@ def connect(db_path: str | Path, storage: Storage) -> duckdb.DuckDBPyConnection:
     return con
 
 
+READ_ONLY_STATEMENTS = frozenset({"SELECT", "EXPLAIN"})
+
+
+def check_read_only(sql: str) -> None:
+    """``ConfigError`` unless every statement of ``sql`` only reads (``laps query`` never
+    writes files or changes the catalog: no COPY, ATTACH, INSTALL, CREATE, INSERT, ...)."""
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot parse the query: {exc}") from exc
+    kinds = [str(s.type).rsplit(".", 1)[-1] for s in statements]
+    refused = [k for k in kinds if k not in READ_ONLY_STATEMENTS]
+    if refused or not kinds:
+        raise ConfigError(
+            f"laps query runs read-only SQL ({', '.join(sorted(READ_ONLY_STATEMENTS))}); "
+            f"got {', '.join(refused) or 'no statement'}"
+        )
+
+
 def query(db_path: str | Path, storage: Storage, sql: str) -> tuple[list[str], list[tuple]]:
-    """Run ``sql`` against a freshly refreshed catalog; returns (column names, rows)."""
+    """Run read-only ``sql`` against a freshly refreshed catalog; (column names, rows)."""
+    check_read_only(sql)
     con = connect(db_path, storage)
     try:
         cur = con.execute(sql)
