@@ -209,8 +209,8 @@ def test_a_file_that_is_not_a_checkpoint_is_refused_before_any_work(tmp_path):
 
 def test_a_station_that_cannot_be_calibrated_exits_1_and_publishes_nothing(tmp_path):
     import numpy as np
-
     from lapstest.segment_stores import make_checkpoint
+
     from pipeline.io.video import encode_frames
 
     folder = tmp_path / "in"
