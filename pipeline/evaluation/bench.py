@@ -186,6 +186,23 @@ def untrained_checkpoint(path: Path) -> Path:
     return write_untrained_checkpoint(path)
 
 
+def bench_videos(
+    workdir: Path, seconds: float, long_factor: int, *, seed: int = 7, on_step=None
+) -> tuple[Path, Path]:
+    """The bench video (rendered once per workdir) and its ``long_factor`` times longer copy."""
+    from pipeline.synth import render_video
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    video = workdir / f"bench-{seed}-{int(seconds)}s.mp4"
+    if not video.exists():
+        _step(on_step, f"rendering the {seconds:.0f} s bench video (640x480, 30 fps, shake on)")
+        render_video(video, seconds=seconds, seed=seed, preset="bench", shake=True)
+    long_video = workdir / f"bench-{seed}-{int(seconds)}s-x{long_factor}.mp4"
+    if not long_video.exists():
+        concat_copies(video, long_factor, long_video)
+    return video, long_video
+
+
 def run_bench(
     workdir: Path,
     *,
@@ -197,16 +214,7 @@ def run_bench(
     on_step=None,
 ) -> dict[str, Any]:
     """Render (or reuse) the bench video, run every measurement, return the figures."""
-    from pipeline.synth import render_video
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    video = workdir / f"bench-{seed}-{int(seconds)}s.mp4"
-    if not video.exists():
-        _step(on_step, f"rendering the {seconds:.0f} s bench video (640x480, 30 fps, shake on)")
-        render_video(video, seconds=seconds, seed=seed, preset="bench", shake=True)
-    long_video = workdir / f"bench-{seed}-{int(seconds)}s-x{long_factor}.mp4"
-    if not long_video.exists():
-        concat_copies(video, long_factor, long_video)
+    video, long_video = bench_videos(workdir, seconds, long_factor, seed=seed, on_step=on_step)
     ckpt = checkpoint or untrained_checkpoint(workdir / "untrained-tokenizer.pt")
     # Decode-only and end-to-end alternate, so each ratio compares runs made under the same
     # conditions of a shared machine; speed figures keep the best run, the ratio the median.

@@ -73,17 +73,9 @@ def run_publish_bench(
     repeats: int = 3,
     on_step=None,
 ) -> dict[str, Any]:
-    from pipeline.evaluation.bench import concat_copies, machine, untrained_checkpoint
-    from pipeline.synth import render_video
+    from pipeline.evaluation.bench import bench_videos, machine, untrained_checkpoint
 
-    workdir.mkdir(parents=True, exist_ok=True)
-    video = workdir / f"bench-{seed}-{int(seconds)}s.mp4"
-    if not video.exists():
-        _say(on_step, f"rendering the {seconds:.0f} s bench video")
-        render_video(video, seconds=seconds, seed=seed, preset="bench", shake=True)
-    long_video = workdir / f"bench-{seed}-{int(seconds)}s-x{long_factor}.mp4"
-    if not long_video.exists():
-        concat_copies(video, long_factor, long_video)
+    _, long_video = bench_videos(workdir, seconds, long_factor, seed=seed, on_step=on_step)
     ckpt = untrained_checkpoint(workdir / "untrained-tokenizer.pt")
     _say(on_step, f"segmenting {long_video.name} (once)")
     store = build_store(workdir / long_video.stem, long_video, ckpt)
