@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from pipeline.errors import ConfigError
+
 
 class S3Settings(BaseModel):
     """Where and how to reach S3. ``None`` credentials mean boto3's default chain (env AWS_*)."""
@@ -29,7 +31,9 @@ class S3Settings(BaseModel):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"endpoint_url must be an http(s) URL with a host, got {value!r}")
+            raise ValueError(
+                f"endpoint_url must be an http(s) URL with a host, got {redact_url(value)!r}"
+            )
         return value.rstrip("/")
 
     @classmethod
@@ -42,8 +46,16 @@ class S3Settings(BaseModel):
         def pick(*names: str) -> str | None:
             return next((env[n] for n in names if env.get(n)), None)
 
+        endpoint = pick("LAPS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+        if endpoint and _has_credentials(endpoint):
+            # checked before pydantic, whose errors would repeat the value with the secret
+            raise ConfigError(
+                f"the S3 endpoint URL {redact_url(endpoint)} carries credentials: set "
+                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY instead (a URL ends up in "
+                "connection errors and logs)"
+            )
         return cls(
-            endpoint_url=pick("LAPS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL"),
+            endpoint_url=endpoint,
             region=pick("AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
             access_key_id=pick("AWS_ACCESS_KEY_ID"),
             secret_access_key=pick("AWS_SECRET_ACCESS_KEY"),
@@ -71,3 +83,22 @@ class S3Settings(BaseModel):
             kwargs["access_key"] = self.access_key_id
             kwargs["secret_key"] = self.secret_access_key
         return kwargs
+
+
+def _has_credentials(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        return bool(parts.username or parts.password)
+    except ValueError:
+        return "@" in url
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (safe to print)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "***" if "@" in url else url
+    host = rest.split("/", 1)
+    if "@" in host[0]:
+        host[0] = "***@" + host[0].rsplit("@", 1)[1]
+    return f"{scheme}://{'/'.join(host)}"

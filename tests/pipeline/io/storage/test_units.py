@@ -149,3 +149,18 @@ def test_sweep_temp_removes_only_temp_files_under_the_prefix(tmp_path):
     assert (tmp_path / "clips/a/keep.mp4").is_file()
     assert (tmp_path / "other/.tmp-456-y.mp4").is_file()
     assert store.sweep_temp("missing/") == []
+
+
+def test_an_endpoint_url_with_credentials_is_refused_without_printing_them():
+    from pipeline.errors import ConfigError
+    from pipeline.io.storage import S3Settings
+    from pipeline.io.storage.settings import redact_url
+
+    env = {"LAPS_S3_ENDPOINT_URL": "http://alice:s3cr3t@127.0.0.1:8333/"}
+    with pytest.raises(ConfigError) as err:
+        S3Settings.from_env(env)
+    assert "s3cr3t" not in str(err.value) and "alice" not in str(err.value)
+    assert "http://***@127.0.0.1:8333/" in str(err.value)
+    assert redact_url("https://host:9000/x") == "https://host:9000/x"
+    assert redact_url("https://u:p@host/x") == "https://***@host/x"
+    assert S3Settings.from_env({"LAPS_S3_ENDPOINT_URL": "http://127.0.0.1:8333"}).endpoint_url
