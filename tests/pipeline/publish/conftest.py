@@ -18,10 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
+from lapstest.segment_stores import make_checkpoint
 
-from models.checkpoint import save_checkpoint
-from models.tokenizer import MotionTokenizer, TokenizerConfig
 from pipeline.io import keys as layout
 from pipeline.io.storage import LocalStorage, Storage
 from pipeline.io.tables import read_partition
@@ -109,17 +107,6 @@ class CardRunner:
         assert [(s, n) for s, n, _ in ns["DuckDB"]["per_station"]] == sorted(counts.items())
         steps = ns["Latent-action JSONL (LAPA style)"]["steps"]
         assert len(steps) == sum(len(r["codes"]) for r in segments.values())
-
-
-def make_checkpoint(path: Path) -> Path:
-    """An untrained tiny tokenizer with seeded weights (as tests/segment_stage does)."""
-    torch.manual_seed(0)
-    cfg = TokenizerConfig(
-        window_frames=16, grid_size=20, fsq_levels=(4, 3), d_model=16, heads=2, enc_layers=1,
-        dec_layers=1, radius=3, max_epochs=1, seed=0,
-    )  # fmt: skip
-    save_checkpoint(path, MotionTokenizer(cfg), cfg, {"note": "untrained, publish tests"})
-    return path
 
 
 def copy_store(src: Path, dst: Path) -> LocalStorage:
