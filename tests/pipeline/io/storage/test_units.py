@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pyarrow.fs as pafs
 import pytest
 from botocore.stub import Stubber
 
@@ -63,9 +64,12 @@ def test_settings_from_env_precedence_and_secrets_hidden() -> None:
     assert s.endpoint_url == "http://127.0.0.1:8333"
     assert s.region == "eu-west-1"
     assert "very-secret" not in repr(s)
-    assert s.arrow_kwargs() == {
+    arrow = s.arrow_kwargs()
+    assert isinstance(arrow.pop("retry_strategy"), pafs.AwsStandardS3RetryStrategy)
+    assert arrow == {
         "region": "eu-west-1", "endpoint_override": "127.0.0.1:8333", "scheme": "http",
         "access_key": "AK", "secret_key": "very-secret",
+        "connect_timeout": 5.0, "request_timeout": 60.0,
     }  # fmt: skip
     assert S3Settings.from_env({"AWS_REGION": "x", "AWS_DEFAULT_REGION": "y"}).region == "x"
     empty = S3Settings.from_env({})
