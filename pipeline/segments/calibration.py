@@ -78,7 +78,10 @@ def otsu_threshold(values: np.ndarray, *, bins: int = 256) -> float:
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0 or not np.all(np.isfinite(v)) or np.ptp(v) <= 0:
         raise CalibrationError(f"Otsu needs a finite, non-constant sample (n={v.size})")
-    hist, edges = np.histogram(v, bins=bins)
+    try:
+        hist, edges = np.histogram(v, bins=bins)
+    except ValueError as exc:  # a range too narrow for `bins` distinct float edges
+        raise CalibrationError(f"Otsu needs a non-constant sample: range {np.ptp(v)!r}") from exc
     p = hist / hist.sum()
     centres = (edges[:-1] + edges[1:]) / 2
     w0 = np.cumsum(p)[:-1]
