@@ -19,6 +19,12 @@ TRACK_CHECKS = [
         asset="tracks",
         description="window start times increase and end after they start",
     ),
+    dg.AssetCheckSpec(
+        "every_video_tracked",
+        asset="tracks",
+        description="no video of the partition failed to decode (a failed one is left out, "
+        "listed in the failures table, and the others go on)",
+    ),
 ]
 
 
@@ -40,14 +46,23 @@ def tracks(
     summary = run_stage("tracks", stage_context(storage, laps_config, date=date, station=station))
     rows = summary.output
     contiguous, monotonic = check_window_rows(rows)
+    failed = summary.extra["failed_videos"]
     return dg.MaterializeResult(
         metadata={
             "windows": summary.rows["windows"],
-            **summary.extra,
+            **{k: v for k, v in summary.extra.items() if k != "failed_videos"},
+            "failed_videos": dg.MetadataValue.json(failed),
             "table": dg.MetadataValue.path(store.uri(summary.keys["windows"])),
         },
         check_results=[
             dg.AssetCheckResult(check_name="window_index_contiguous", passed=contiguous),
             dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
+            dg.AssetCheckResult(
+                check_name="every_video_tracked",
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.WARN,
+                description=f"failed: {', '.join(failed)}" if failed else "all videos tracked",
+                metadata={"failed_videos": len(failed)},
+            ),
         ],
     )

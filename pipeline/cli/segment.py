@@ -34,16 +34,17 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from pipeline.context import Progress as ProgressFn
 from pipeline.context import StageSummary, no_progress
 from pipeline.errors import ConfigError
-from pipeline.ingest.landing import VIDEO_SUFFIXES, LandedFile
+from pipeline.ingest.landing import folder_file, is_candidate
 from pipeline.io.keys import SEGMENT_SUFFIX
-from pipeline.io.storage import LocalStorage
-from pipeline.io.tables import validate_partition
+from pipeline.io.storage import LocalStorage, ObjectInfo
+from pipeline.io.tables import read_partition, validate_partition
 from pipeline.stages import (
     PUBLISH_STAGES,
     STAGE_NAMES,
@@ -67,6 +68,7 @@ class FolderRun:
     videos: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     skipped_known: list[str] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)  # videos failed after ingest
     summary: dict[str, Any] = field(default_factory=dict)
     tokenizer: str = ""
     published: dict[str, Any] = field(default_factory=dict)  # the publish stage's summary
@@ -74,16 +76,17 @@ class FolderRun:
 
 
 def input_files(input_dir: Path, *, recursive: bool, exclude: Path | None) -> list[Path]:
-    """Video files of the input folder, sorted (see module doc)."""
-    pattern = "**/*" if recursive else "*"
+    """Video files of the input folder, sorted (see module doc): the rule of Dagster's landing
+    discovery (``is_candidate``), so a link out of the folder is listed (to be quarantined,
+    never read) and linked folders are not descended."""
+    store = LocalStorage(input_dir)
     out = []
-    for p in sorted(input_dir.glob(pattern)):
-        rel = p.relative_to(input_dir)
-        if not p.is_file() or any(part.startswith(".") for part in rel.parts):
+    for p in sorted(input_dir.glob("**/*" if recursive else "*")):
+        key = p.relative_to(input_dir).as_posix()
+        info = store.info(key)
+        if info is None or not is_candidate(info):
             continue
-        if p.suffix.lower() not in VIDEO_SUFFIXES:
-            continue
-        if exclude is not None and exclude in p.resolve().parents:
+        if exclude is not None and exclude in Path(store.root, key).parents:
             continue
         out.append(p)
     return out
@@ -94,25 +97,19 @@ def default_station(input_dir: Path) -> str:
     return name[:64] or "station"
 
 
-def default_date(files: list[Path]) -> str:
+def default_date(files: list[ObjectInfo]) -> str:
     from datetime import datetime
 
     if not files:
         return datetime.now(UTC).strftime("%Y-%m-%d")
-    oldest = min(p.stat().st_mtime for p in files)
-    return datetime.fromtimestamp(oldest, tz=UTC).strftime("%Y-%m-%d")
+    return min(i.mtime for i in files).astimezone(UTC).strftime("%Y-%m-%d")
 
 
-def _landed(input_dir: Path, files: list[Path], date: str, station: str) -> list[LandedFile]:
-    from datetime import datetime
-
-    out = []
-    for p in files:
-        st = p.stat()
-        key = p.relative_to(input_dir).as_posix()
-        mtime = datetime.fromtimestamp(st.st_mtime, tz=UTC)
-        out.append(LandedFile(key=key, station=station, date=date, size=st.st_size, mtime=mtime))
-    return out
+def _infos(input_dir: Path, files: list[Path]) -> list[ObjectInfo]:
+    """Size and mtime of each input file (a link out of the folder: the link's own)."""
+    store = LocalStorage(input_dir)
+    infos = (store.info(p.relative_to(input_dir).as_posix()) for p in files)
+    return [i for i in infos if i is not None]  # (None: vanished since the listing)
 
 
 def run_folder(
@@ -132,7 +129,8 @@ def run_folder(
     check_folders(input_dir, output_dir)
     if checkpoint is not None:
         validate_checkpoint(checkpoint)  # a bad file is refused before tracking starts
-    files = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
+    listed = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
+    files = _infos(input_dir, listed)
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
     try:
         validate_partition(run.date, run.station)
@@ -144,7 +142,7 @@ def run_folder(
         station=run.station,
         config=config or PipelineConfig(),
         landing=LocalStorage(input_dir),
-        files=_landed(input_dir, files, run.date, run.station),
+        files=[folder_file(i, run.station, run.date) for i in files],
         checkpoint=checkpoint,
         progress=step,
     )
@@ -160,6 +158,8 @@ def run_folder(
     run.videos, run.quarantine, run.skipped_known = (
         ingest.videos, ingest.quarantine, ingest.skipped_known
     )  # fmt: skip
+    failures = read_partition(ctx.store, "failures", run.date, run.station)
+    run.failures = failures.to_pylist() if failures is not None else []
     if "segments" not in done:
         return run
     run.tokenizer = done["tokenizer"].extra["tokenizer_version"]
@@ -308,9 +308,17 @@ def segment(
 
 def _report(run: FolderRun, output_dir: Path) -> None:
     for q in run.quarantine:
-        console.print(f"[yellow]quarantined[/] {q['file_name']}: {q['reason']} {q['detail']}")
+        console.print(
+            f"[yellow]quarantined[/] {escape(q['file_name'])}: {q['reason']} {escape(q['detail'])}"
+        )
     for uri in run.skipped_known:
-        console.print(f"[yellow]skipped[/] {uri}: already ingested in another partition")
+        console.print(f"[yellow]skipped[/] {escape(uri)}: already ingested in another partition")
+    for f in run.failures:
+        what = f" ({escape(f['item'])})" if f["item"] else ""
+        console.print(
+            f"[yellow]failed[/] {escape(f['file_name'])} at {f['stage']}{what}: {f['reason']} "
+            f"{escape(f['detail'])}"
+        )
     if not run.summary:
         console.print("[red]no video could be segmented[/]")
         return
@@ -322,7 +330,7 @@ def _report(run: FolderRun, output_dir: Path) -> None:
     files = run.summary["segment_files"]
     table = Table("video", "file", title=f"{run.date} / {run.station}, tokenizer {run.tokenizer}")
     for stem in sorted(files):
-        table.add_row(stem, f"{stem}.segments.json")
+        table.add_row(escape(stem), escape(f"{stem}.segments.json"))
     console.print(table)
     console.print(
         f"{run.summary['rows']['segments']} segments, {run.summary['rows']['energy']} windows; "

@@ -109,19 +109,28 @@ def file_stem(file_name: str) -> str:
     return PurePosixPath(file_name).stem
 
 
+_UNSAFE_IN_KEYS = re.compile(r"[\\\x00-\x1f\x7f]")
+
+
+def output_stem(file_name: str) -> str:
+    """``file_stem`` made safe to name store objects: backslashes (also those ``printable``
+    writes for bytes that are not UTF-8) and control characters become ``_``."""
+    return _UNSAFE_IN_KEYS.sub("_", file_stem(file_name)) or "_"
+
+
 def video_stems(videos: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """video_id -> the stem that names the video's outputs (segment file, plot, baselines).
 
-    The file's stem, except that a stem two videos of the partition share gets
+    The file's ``output_stem``, except that a stem two videos of the partition share gets
     ``-<video_id[:8]>`` appended, so no two videos ever write the same key."""
     rows = list(videos)
     counts: dict[str, int] = {}
     for v in rows:
-        stem = file_stem(v["file_name"])
+        stem = output_stem(v["file_name"])
         counts[stem] = counts.get(stem, 0) + 1
     out = {}
     for v in sorted(rows, key=lambda r: r["video_id"]):
-        stem = file_stem(v["file_name"])
+        stem = output_stem(v["file_name"])
         out[v["video_id"]] = stem if counts[stem] == 1 else f"{stem}-{v['video_id'][:8]}"
     return out
 

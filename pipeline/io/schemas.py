@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-VIDEOS_VERSION = 1
+# v2: uri_bytes (the exact bytes of the location; uri is its printable form, which shows bytes
+# that are not UTF-8 as \xNN). Readers of v1 partitions fall back to uri.
+VIDEOS_VERSION = 2
 VIDEOS = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),  # sha256 of the file's bytes
         pa.field("uri", pa.string(), nullable=False),
+        pa.field("uri_bytes", pa.binary(), nullable=False),
         pa.field("file_name", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64(), nullable=False),
         pa.field("duration_sec", pa.float64(), nullable=False),
@@ -50,13 +53,30 @@ CHUNKS = pa.schema(
     ]
 )
 
-QUARANTINE_VERSION = 1
+QUARANTINE_VERSION = 2  # v2: uri_bytes, as in videos
 QUARANTINE = pa.schema(
     [
         pa.field("uri", pa.string(), nullable=False),
+        pa.field("uri_bytes", pa.binary(), nullable=False),
         pa.field("file_name", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64(), nullable=False),
         pa.field("video_id", pa.string(), nullable=True),
+        pa.field("reason", pa.string(), nullable=False),  # machine-readable code
+        pa.field("detail", pa.string(), nullable=False),
+    ]
+)
+
+# Videos that passed ingest but failed at a later stage (one file's fault never stops the
+# partition): one row per failure, written by the stage that hit it. A stage rewrites only its own
+# rows (``pipeline.io.tables.write_failures``); a rerun that succeeds leaves none.
+FAILURES_VERSION = 1
+FAILURES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("uri", pa.string(), nullable=False),  # printable; bytes in the videos table
+        pa.field("file_name", pa.string(), nullable=False),
+        pa.field("stage", pa.string(), nullable=False),  # tracks | clips | ...
+        pa.field("item", pa.string(), nullable=True),  # chunk id, clip key: what failed
         pa.field("reason", pa.string(), nullable=False),  # machine-readable code
         pa.field("detail", pa.string(), nullable=False),
     ]

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import StorageKeyError, TableSchemaError
+from pipeline.io import schemas
 from pipeline.io.keys import TABLES_PREFIX, table_key
 from pipeline.io.storage import Storage
 
@@ -142,3 +143,30 @@ def schema_version_of(table: pa.Table) -> int | None:
     meta = table.schema.metadata or {}
     raw = meta.get(b"schema_version")
     return int(raw) if raw is not None else None
+
+
+def write_failures(
+    storage: Storage, date: str, station: str, stage: str, rows: Sequence[Mapping[str, Any]]
+) -> str:
+    """Replace ``stage``'s rows of the partition's ``failures`` table with ``rows`` (other stages'
+    rows are kept; stages of one partition run one after another)."""
+    old = read_partition(storage, "failures", date, station)
+    kept = [r for r in (old.to_pylist() if old is not None else []) if r["stage"] != stage]
+    new = [{**r, "stage": stage} for r in rows]
+    return write_partition(
+        storage,
+        "failures",
+        date,
+        station,
+        sorted(kept + new, key=lambda r: (r["stage"], r["video_id"], r.get("item") or "")),
+        schema=schemas.FAILURES,
+        schema_version=schemas.FAILURES_VERSION,
+    )
+
+
+def failed_videos(storage: Storage, date: str, station: str, stages: Sequence[str]) -> set[str]:
+    """Ids of the partition's videos that failed at any of ``stages``."""
+    table = read_partition(storage, "failures", date, station)
+    if table is None:
+        return set()
+    return {r["video_id"] for r in table.to_pylist() if r["stage"] in stages}

@@ -43,7 +43,7 @@ from pipeline.io.keys import (
     video_stems,
 )
 from pipeline.io.storage import Storage
-from pipeline.io.tables import read_partition, write_partition
+from pipeline.io.tables import failed_videos, read_partition, write_failures, write_partition
 from pipeline.quality import check_segment_rate, station_rate_history
 from pipeline.segments.clips import ClipSpec, write_clips
 from pipeline.segments.config import SegmentationConfig
@@ -52,7 +52,7 @@ from pipeline.segments.plots import write_energy_plots
 from pipeline.segments.segfile import IDLE_LABEL, SegmentFile
 from pipeline.segments.signals import VideoSignals, build_signals
 from pipeline.segments.station import FrameSegment, StationResult, segment_station
-from pipeline.tracks.stage import open_video_uri
+from pipeline.tracks.stage import FILE_FAULTS, failure_row, open_video_uri, video_location
 from pipeline.tracks.store import load_tracks
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,14 @@ def load_signals(
     for name in ("windows", "codes"):
         for row in tables[name].to_pylist():
             by_video.setdefault(row["video_id"], {"windows": [], "codes": []})[name].append(row)
-    videos = sorted(tables["videos"].to_pylist(), key=lambda r: r["video_id"])
+    failed = failed_videos(store, date, station, ("tracks",))
+    if failed:
+        log.warning("%s/%s: %d video(s) failed tracking and are not segmented", date, station,
+                    len(failed))  # fmt: skip
+    videos = sorted(
+        (v for v in tables["videos"].to_pylist() if v["video_id"] not in failed),
+        key=lambda r: r["video_id"],
+    )
     signals = {}
     for v in videos:
         rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
@@ -142,6 +149,7 @@ def segment_partition(
     segment_rows: list[dict] = []
     json_keys: dict[str, str] = {}
     clip_counts = {"written": 0, "kept": 0, "failed": 0}
+    clip_failures: list[dict] = []
     for n, v in enumerate(videos):
         vid = v["video_id"]
         sig, res = signals[vid], result.videos[vid]
@@ -149,9 +157,11 @@ def segment_partition(
         if write_clips and rows:
             status = _write_video_clips(store, date, station, v, rows)
             for r in rows:
-                state = status.get(r["clip_key"], "failed")
+                state = status.get(r["clip_key"], "failed: no status")
                 clip_counts[state.split(":")[0]] += 1
-                r["clip_key"] = r["clip_key"] if not state.startswith("failed") else None
+                if state.startswith("failed"):
+                    clip_failures.append(_clip_failure(v, r["clip_key"], state))
+                    r["clip_key"] = None
         else:
             for r in rows:
                 r["clip_key"] = None
@@ -164,6 +174,7 @@ def segment_partition(
             on_video(n + 1, len(videos), v["file_name"])
     if write_clips:
         _prune(store, clips_prefix(date, station), {r["clip_key"] for r in segment_rows})
+    write_failures(store, date, station, "clips", clip_failures)
     _prune(store, segments_prefix(date, station), set(json_keys.values()))
     plots = write_energy_plots(store, date, station, videos, stems, energy_rows, segment_rows)
     _prune(store, plots_prefix(date, station), set(plots))
@@ -335,15 +346,32 @@ def _write_video_clips(
     for r in rows:
         r["clip_key"] = clip_key(date, station, r["video_id"], r["segment_id"])
         specs.append(ClipSpec(r["clip_key"], r["start_frame"], r["end_frame"]))
-    with open_video_uri(video["uri"]) as path:
-        return write_clips(
-            store,
-            path,
-            specs,
-            fps=float(video["fps"]),
-            width=int(video["width"]),
-            height=int(video["height"]),
-        )
+    try:
+        with open_video_uri(video_location(video)) as path:
+            return write_clips(
+                store,
+                path,
+                specs,
+                fps=float(video["fps"]),
+                width=int(video["width"]),
+                height=int(video["height"]),
+            )
+    except FILE_FAULTS as err:  # the video vanished or cannot be opened: its clips fail, not all
+        detail = failure_row(video, None, err)["detail"]
+        log.warning("clips of %s failed: %s", video["uri"], detail)
+        return {spec.key: f"failed: {detail}" for spec in specs}
+
+
+def _clip_failure(video: Mapping[str, Any], key: str, state: str) -> dict[str, Any]:
+    detail = state.removeprefix("failed:").strip() or "clip not written"
+    return {
+        "video_id": video["video_id"],
+        "uri": video["uri"],
+        "file_name": video["file_name"],
+        "item": key,
+        "reason": "clip_failed",
+        "detail": detail,
+    }
 
 
 def _prune(store: Storage, prefix: str, keep: set[str | None]) -> int:

@@ -10,12 +10,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import av
+
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.context import StageSummary
+from pipeline.errors import StorageError, VideoError
 from pipeline.io import schemas
 from pipeline.io.keys import tracks_key
+from pipeline.io.names import printable
 from pipeline.io.storage import S3Settings, Storage, open_storage
-from pipeline.io.tables import read_partition, write_partition
+from pipeline.io.tables import read_partition, write_failures, write_partition
 from pipeline.io.video import iter_frames
 from pipeline.tracks.flow import flow_size
 from pipeline.tracks.store import load_tracks, save_tracks
@@ -32,6 +36,31 @@ def tracking_fingerprint(
 
     blob = "|".join(c.fingerprint() for c in (video, windows, tracking))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# What one video's file can do wrong after ingest (vanished, truncated, undecodable, unreadable):
+# caught per video so that the others proceed. Anything else is a bug and propagates.
+FILE_FAULTS = (av.error.FFmpegError, VideoError, StorageError, OSError, EOFError)
+
+
+def failure_row(video: dict[str, Any], item: str | None, err: BaseException) -> dict[str, Any]:
+    """A ``failures`` table row for ``video`` (the stage is added by ``write_failures``)."""
+    reason = getattr(err, "reason", None) or type(err).__name__
+    return {
+        "video_id": video["video_id"],
+        "uri": video["uri"],
+        "file_name": video["file_name"],
+        "item": item,
+        "reason": str(reason),
+        "detail": printable(f"{type(err).__name__}: {err}")[:2000],
+    }
+
+
+def video_location(row: dict[str, Any]) -> str:
+    """Where a video row's file is, exactly: its ``uri_bytes`` (videos schema v2) decoded as the
+    file system names it, or ``uri`` for rows written before v2."""
+    raw = row.get("uri_bytes")
+    return raw.decode("utf-8", "surrogateescape") if raw else row["uri"]
 
 
 @contextmanager
@@ -133,25 +162,40 @@ def track_partition(
     chunk_rows = chunks.to_pylist() if chunks is not None else []
     fp = tracking_fingerprint(video, windows, tracking)
     rows: list[dict] = []
+    failures: dict[str, dict] = {}  # video_id -> its failure row: the rest of the partition goes on
     reused = 0
     for n, chunk in enumerate(chunk_rows):
-        done_key = tracks_key(fp, date, station, chunk["video_id"], chunk["chunk_index"])
-        if store.exists(done_key):
-            reused += 1
-            for key in json.loads(store.read_bytes(done_key))["parts"]:
-                with store.local_path(key) as p:
-                    rows.extend(_window_rows(load_tracks(p), chunk, key, windows))
+        vid = chunk["video_id"]
+        if vid in failures:
+            continue
+        done_key = tracks_key(fp, date, station, vid, chunk["chunk_index"])
+        chunk_rows_out: list[dict] = []
+        try:
+            if store.exists(done_key):
+                reused += 1
+                for key in json.loads(store.read_bytes(done_key))["parts"]:
+                    with store.local_path(key) as p:
+                        chunk_rows_out.extend(_window_rows(load_tracks(p), chunk, key, windows))
+            else:
+                parts = []
+                for key, batch in _track_and_store(
+                    store, fp, date, station, by_id[vid], chunk, video, windows, tracking
+                ):
+                    parts.append(key)
+                    chunk_rows_out.extend(_window_rows(batch, chunk, key, windows))
+                store.write_bytes(done_key, json.dumps({"parts": parts}).encode())  # marker last
+        except FILE_FAULTS as err:
+            failures[vid] = failure_row(by_id[vid], chunk["chunk_id"], err)
+            log.warning(
+                "tracking failed for %s (chunk %s): %s; its windows are left out, the rest goes on",
+                by_id[vid]["uri"], chunk["chunk_id"], failures[vid]["detail"],
+            )  # fmt: skip
         else:
-            v = by_id[chunk["video_id"]]
-            parts = []
-            for key, batch in _track_and_store(
-                store, fp, date, station, v, chunk, video, windows, tracking
-            ):
-                parts.append(key)
-                rows.extend(_window_rows(batch, chunk, key, windows))
-            store.write_bytes(done_key, json.dumps({"parts": parts}).encode())  # marker last
+            rows.extend(chunk_rows_out)
         if on_chunk:
             on_chunk(n + 1, len(chunk_rows))
+    rows = [r for r in rows if r["video_id"] not in failures]  # all of a failed video, or none
+    write_failures(store, date, station, "tracks", list(failures.values()))
     meta = {"tracking_config": tracking.model_dump(), "tracking_fingerprint": fp}
     key = write_partition(
         store,
@@ -174,6 +218,7 @@ def track_partition(
             "gated_windows": gated,
             "camera_compensated_windows": comp,
             "tracking_fingerprint": fp,
+            "failed_videos": sorted(r["file_name"] for r in failures.values()),
         },
     )
 
@@ -191,7 +236,7 @@ def _track_and_store(
 ) -> Iterator[tuple[str, WindowTracks]]:
     """Track one chunk, writing each batch of windows as one npz part; yields (key, batch)."""
     frame_size = (v["norm_width"], v["norm_height"])
-    with open_video_uri(v["uri"]) as vpath:
+    with open_video_uri(video_location(v)) as vpath:
         for i, batch in enumerate(track_chunk(vpath, chunk, video, windows, tracking, frame_size)):
             key = tracks_key(fp, date, station, chunk["video_id"], chunk["chunk_index"], i)
             with store.writer_path(key, suffix=".npz") as tmp:

@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import pytest
 from videogen import make_video
@@ -6,6 +7,7 @@ from videogen import make_video
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.ingest.landing import discover, plan_chunks, window_count
 from pipeline.ingest.stage import chunk_partition, ingest_partition
+from pipeline.io import schemas
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_partition, schema_version_of
 
@@ -40,7 +42,7 @@ def test_ingest_quarantines_and_reruns_identically(dirs):
     reasons = {q["file_name"]: q["reason"] for q in result.quarantine}
     assert reasons == {"a_copy.mp4": "duplicate", "broken.mp4": "unreadable"}
     first = read_partition(store, "videos", "2026-01-05", "st1")
-    assert schema_version_of(first) == 1
+    assert schema_version_of(first) == schemas.VIDEOS_VERSION == 2
     # rerun: same rows, not duplicates
     ingest_partition(landing, store, "2026-01-05", "st1", **kw)
     again = read_partition(store, "videos", "2026-01-05", "st1")
@@ -108,29 +110,36 @@ def test_partition_dates_must_be_calendar_dates(date):
     validate_partition("2026-02-28", "st1")
 
 
-def test_a_non_utf8_name_and_a_vanished_file_are_quarantined_and_the_rest_goes_on(tmp_path):
+def test_a_non_utf8_name_is_kept_losslessly_and_a_vanished_file_is_quarantined(tmp_path):
     import os
     from datetime import UTC, datetime
 
     from pipeline.ingest.landing import LandedFile, ingest_files
+    from pipeline.tracks.stage import open_video_uri, video_location
 
     day = tmp_path / "landing" / "st1" / "2026-01-05"
     make_video(day / "good.mp4", frames=40)
     raw = os.fsencode(day) + b"/caf\xe9-latin1.mp4"  # a name that is not UTF-8
-    shutil.copy(day / "good.mp4", os.fsdecode(raw))
+    make_video(Path(os.fsdecode(raw)), frames=35)
     make_video(day / "other.mp4", frames=30)
     landing, store = open_storage(tmp_path / "landing"), open_storage(tmp_path / "store")
     files = discover(landing)
     assert len(files) == 3
     gone = LandedFile("st1/2026-01-05/gone.mp4", "st1", "2026-01-05", 10, datetime.now(UTC))
     result = ingest_files(landing, [*files, gone], known={}, video=VideoConfig(), windows=WIN)
-    assert sorted(v["file_name"] for v in result.videos) == ["good.mp4", "other.mp4"]
-    reasons = {q["file_name"]: q["reason"] for q in result.quarantine}
-    assert reasons == {"caf\\xe9-latin1.mp4": "bad_file_name", "gone.mp4": "unreadable"}
-    # and the partition's tables are written (the escaped name is valid UTF-8)
+    names = sorted(v["file_name"] for v in result.videos)
+    assert names == ["caf\\xe9-latin1.mp4", "good.mp4", "other.mp4"]
+    assert {q["file_name"]: q["reason"] for q in result.quarantine} == {"gone.mp4": "unreadable"}
+    # the tables hold the printable text and the exact bytes; the bytes find the file again
     _, summary = ingest_partition(
         landing, store, "2026-01-05", "st1", video=VideoConfig(), windows=WIN
     )
-    quarantine = read_partition(store, "quarantine", "2026-01-05", "st1").to_pylist()
-    assert [q["reason"] for q in quarantine] == ["bad_file_name"]
-    assert summary.rows["videos"] == 2
+    assert summary.rows == {"videos": 3, "quarantine": 0}
+    rows = read_partition(store, "videos", "2026-01-05", "st1").to_pylist()
+    latin = next(r for r in rows if r["file_name"].startswith("caf"))
+    assert latin["uri_bytes"] == raw
+    assert latin["uri"].endswith("caf\\xe9-latin1.mp4")
+    with open_video_uri(video_location(latin)) as path:
+        assert os.fsencode(path) == raw
+    # rows written before schema v2 have no uri_bytes: the uri is the location
+    assert video_location({"uri": "/x/a.mp4", "uri_bytes": None}) == "/x/a.mp4"
