@@ -144,7 +144,18 @@ def _chunks(ctx: StageContext) -> StageSummary:
 
 
 def _tracks(ctx: StageContext) -> StageSummary:
+    from pipeline.io.tables import read_partition
+    from pipeline.segments.station import impossible_options
     from pipeline.tracks.stage import track_partition
+
+    videos = read_partition(ctx.store, "videos", ctx.date, ctx.station)
+    problems = impossible_options(
+        videos.to_pylist() if videos is not None else [], ctx.config.segmentation,
+        stride=ctx.config.windows.stride_frames, window_frames=ctx.config.windows.window_frames,
+    )  # fmt: skip
+    if problems:  # refused before the heavy work, not after it
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(problems[0] + more)
 
     def on_chunk(done: int, total: int) -> None:
         log.info("tracked chunk %d/%d", done, total)

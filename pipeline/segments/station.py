@@ -218,3 +218,36 @@ def _label_piece(piece: Segment, centres: np.ndarray, smoothed: np.ndarray, thr:
         inside[int(np.argmin(np.abs(centres - (piece.start_sec + piece.end_sec) / 2)))] = True
     label = ACTIVE_LABEL if float(smoothed[inside].mean()) >= thr else IDLE_LABEL
     return Segment(piece.start_sec, piece.end_sec, label)
+
+
+def impossible_options(
+    videos: Sequence[Mapping[str, Any]], cfg: SegmentationConfig, *, stride: int, window_frames: int
+) -> list[str]:
+    """What in ``cfg`` cannot work for these videos (rows of the videos table), found before
+    any tracking: a fixed change-point count (``changepoint.rule='fixed'``) more than a video's
+    per-step sequence can hold at ``min_size_sec``. One line per video; empty when all is well.
+
+    The sequence is the one the segmenter is fitted on: one sample per covered step,
+    ``(num_windows - 1) * stride + (window_frames - 1)`` of them, at the sampled frame times."""
+    p = cfg.changepoint
+    if cfg.method == "hysteresis" or p.rule != "fixed" or not p.n_bkps:
+        return []
+    out = []
+    for v in videos:
+        if int(v["num_windows"]) == 0:
+            continue
+        n = (int(v["num_windows"]) - 1) * stride + window_frames - 1
+        step = max(1.0, float(v["fps"]) / float(v["target_fps"]))
+        times = np.floor(np.arange(n) * step + 0.5) / float(v["fps"])
+        dt = float(np.median(np.diff(times))) if n > 1 else 1.0
+        min_size = max(2, int(round(p.min_size_sec / dt)))
+        if n < 2 * min_size:
+            continue  # too short for any change point: one segment, as the segmenter does
+        most = n // min_size - 1
+        if p.n_bkps > most:
+            out.append(
+                f"segmentation.changepoint.n_bkps={p.n_bkps} is impossible for "
+                f"{v['file_name']} ({float(v['duration_sec']):.1f} s holds at most {most} change "
+                f"points {p.min_size_sec:g} s apart)"
+            )
+    return out
