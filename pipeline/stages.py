@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from pipeline.config import FrozenConfig, VideoConfig, WindowConfig
 from pipeline.context import Progress, StageSummary, no_progress
@@ -66,8 +66,22 @@ def load_pipeline_config(raw: dict[str, Any]) -> PipelineConfig:
         raw = {"segmentation": raw}
     try:
         return PipelineConfig.model_validate(_merged(PipelineConfig().model_dump(), raw))
+    except ValidationError as exc:
+        raise ConfigError(f"invalid pipeline config: {describe_invalid(exc)}") from exc
     except ValueError as exc:
         raise ConfigError(f"invalid pipeline config: {exc}") from exc
+
+
+def describe_invalid(exc: ValidationError) -> str:
+    """One line for pydantic's multi-line report: ``key.path=value: what is wrong; ...``."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        value = err.get("input")
+        shown = "" if isinstance(value, dict) else f"={value!r}"
+        parts.append(f"{where}{shown}: {msg.removeprefix('Value error, ')}")
+    return "; ".join(parts)
 
 
 def _merged(defaults: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:

@@ -132,10 +132,7 @@ def run_folder(
     listed = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
     files = _infos(input_dir, listed)
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
-    try:
-        validate_partition(run.date, run.station)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+    check_partition_options(run.date, run.station)
     ctx = StageContext(
         store=LocalStorage(output_dir),
         date=run.date,
@@ -179,8 +176,31 @@ def run_folder(
     return run
 
 
+def check_partition_options(date: str | None, station: str | None) -> None:
+    """Refuse a ``--date`` that is not a calendar date or a ``--station`` that cannot name a
+    partition folder, naming the option (None: the default, derived later, is valid)."""
+    for option, value, probe in (
+        ("--date", date, lambda v: validate_partition(v, "station")),
+        ("--station", station, lambda v: validate_partition("2000-01-01", v)),
+    ):
+        if value is None:
+            continue
+        try:
+            probe(value)
+        except ValueError as exc:
+            raise ConfigError(f"{option} {value!r} {str(exc).split(' ', 2)[-1]}") from exc
+
+
 def check_folders(input_dir: Path, output_dir: Path) -> None:
-    """Refuse, before any work, an output that is the input folder or a file (or below one)."""
+    """Refuse, before any work, an output that is the input folder or a file (or below one),
+    and S3 locations (this command works on local folders)."""
+    for option, given in (("--input", input_dir), ("--output", output_dir)):
+        if str(given).startswith("s3:"):  # Path("s3://b/x") reads "s3:/b/x"
+            uri = "s3://" + str(given)[3:].lstrip("/")
+            raise ConfigError(
+                f"{option} {uri}: laps segment reads and writes local folders; for an S3 "
+                "landing or store run the Dagster assets (LAPS_LANDING_URI, LAPS_STORE_URI)"
+            )
     inp, out = input_dir.resolve(), output_dir.resolve()
     if out == inp:
         raise ConfigError(
@@ -208,7 +228,12 @@ def load_config(
             raise ConfigError(f"--config {config_path}: {exc}") from exc
         if not isinstance(raw, dict):
             raise ConfigError(f"--config {config_path}: expected a JSON object")
-    cfg = load_pipeline_config(raw)
+    try:
+        cfg = load_pipeline_config(raw)
+    except ConfigError as exc:
+        if config_path is None:
+            raise
+        raise ConfigError(f"--config {config_path}: {exc}") from exc
     seg: dict[str, Any] = {"method": method} if method else {}
     tok: dict[str, Any] = {}
     if epochs:
@@ -284,6 +309,7 @@ def segment(
         max_train_seconds=max_train_seconds,
     )  # fmt: skip
     check_folders(input_dir, output_dir)  # before the progress display starts
+    check_partition_options(date, station)
     if checkpoint is not None:
         validate_checkpoint(checkpoint)
     with Progress(

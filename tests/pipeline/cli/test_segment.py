@@ -145,6 +145,9 @@ def test_same_stem_videos_of_one_partition_keep_their_own_outputs(tmp_path):
         ({"segmentation": {"method": "nope"}}, "segmentation.method"),
         ({"tokenizer": {"d_model": 30, "heads": 4}}, "d_model=30"),
         ({"bogus_section": {}}, "bogus_section"),
+        ({"segmentation": {"alpah": 1}}, "segmentation.alpah=1: unknown key"),
+        ({"segmentation": {"alpha": "x"}}, "segmentation.alpha='x': Input should be a valid number"),
+        ({"tokenizer": {"max_epochs": -3}}, "tokenizer.max_epochs=-3: Input should be greater"),
     ],
 )
 def test_bad_config_is_one_clear_line_and_exit_code_2(tmp_path, config, message):
@@ -155,7 +158,8 @@ def test_bad_config_is_one_clear_line_and_exit_code_2(tmp_path, config, message)
                                        str(tmp_path / "out"), "--config", str(cfg)])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
-    assert result.output.startswith("error: invalid pipeline config")
+    assert result.output.startswith(f"error: --config {cfg}: invalid pipeline config")
+    assert result.output.count("\n") == 1  # one line
 
 
 @pytest.mark.parametrize("where", ["same", "below_a_file"])
@@ -228,3 +232,22 @@ def test_a_station_that_cannot_be_calibrated_exits_1_and_publishes_nothing(tmp_p
     meta = json.loads((out / "still.segments.json").read_text())["meta"]
     assert meta["calibration"]["error"]
     assert not (out / "publish").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2026-13-45"], "error: --date '2026-13-45' is not a calendar date"),
+        (["--date", "26-1-1"], "error: --date '26-1-1' is not YYYY-MM-DD"),
+        (["--station", "../x"], "error: --station '../x' must match"),
+    ],
+)
+def test_a_bad_date_or_station_is_one_line_naming_the_option(tmp_path, args, message):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, ["segment", "--input", str(folder), "--output", str(out),
+                                       *args])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert not out.exists()
