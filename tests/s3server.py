@@ -4,6 +4,8 @@ Every port weed opens (master, volume, filer, S3, admin and their gRPC twins) is
 so parallel test sessions do not collide; Iceberg, Lance and WebDAV are switched off. Data,
 logs and the ``-s3.config`` credentials live in ``workdir``. Readiness = an authenticated
 ``ListBuckets`` succeeds before a deadline. The process is always stopped (context manager).
+``restart()`` starts a stopped (or running) server again on the same ports, data folder and
+credentials, for tests of clients that outlive a server restart.
 
     with WeedS3Server(tmp_path) as server:
         client = server.client()
@@ -126,6 +128,7 @@ class WeedS3Server:
         self.startup_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._ports: list[int] = []
+        self._last: tuple[S3ServerInfo, list[str], Path, list[int]] | None = None
 
     def __enter__(self) -> S3ServerInfo:
         return self.start()
@@ -163,8 +166,12 @@ class WeedS3Server:
         for sub in ("data", "logs"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
         info, cmd = self._command(run_dir)
+        self._last = (info, cmd, run_dir, list(self._ports))
+        return self._launch(info, cmd, run_dir)
+
+    def _launch(self, info: S3ServerInfo, cmd: list[str], run_dir: Path) -> S3ServerInfo:
         began = time.monotonic()
-        with open(run_dir / "logs" / "stdout.log", "wb") as out:
+        with open(run_dir / "logs" / "stdout.log", "ab") as out:
             self._proc = subprocess.Popen(
                 cmd, cwd=run_dir, stdout=out, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True,
@@ -173,6 +180,23 @@ class WeedS3Server:
         self.startup_seconds = time.monotonic() - began
         log.info("weed S3 ready at %s in %.2fs", info.endpoint_url, self.startup_seconds)
         return info
+
+    def restart(self) -> S3ServerInfo:
+        """Stop weed if it runs, then start it again with the same ports, data folder and
+        credentials as its last start (the endpoint URL and objects stay the same)."""
+        if self._last is None:
+            raise S3ServerError(f"server in {self.workdir} was never started")
+        info, cmd, run_dir, ports = self._last
+        self.stop()
+        for sock in ("filer.sock", "s3.sock"):  # left behind if weed did not clean up
+            (run_dir / sock).unlink(missing_ok=True)
+        self._ports = ports
+        try:
+            self.info = self._launch(info, cmd, run_dir)
+        except BaseException:
+            self.stop()
+            raise
+        return self.info
 
     def _command(self, run_dir: Path) -> tuple[S3ServerInfo, list[str]]:
         self._ports = free_ports(len(_PORT_FLAGS))

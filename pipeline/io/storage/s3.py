@@ -138,9 +138,12 @@ def make_client(settings: S3Settings, *, probe: bool = False) -> Any:
     else:
         timeouts = (settings.connect_timeout, settings.read_timeout)
         retries = {"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode}
+    # ignore_configured_endpoint_urls: the endpoint comes from S3Settings only (checked for
+    # credentials), never from botocore's own look-up of AWS_ENDPOINT_URL* or ~/.aws/config
     config = Config(
-        s3=s3_opts, retries=retries, connect_timeout=timeouts[0], read_timeout=timeouts[1]
-    )
+        s3=s3_opts, retries=retries, connect_timeout=timeouts[0], read_timeout=timeouts[1],
+        ignore_configured_endpoint_urls=True,
+    )  # fmt: skip
     return boto3.session.Session().client("s3", config=config, **settings.client_kwargs())
 
 
@@ -426,4 +429,5 @@ def check_reachable(store: Storage, what: str) -> None:
     try:
         store.check_reachable()
     except StorageError as err:
-        raise ConfigError(f"{what} {store.root}: {err}") from None
+        text = str(err).removesuffix(f": {err.uri}")  # the location leads the line instead
+        raise ConfigError(f"{what} {store.root}: {text}") from None

@@ -18,7 +18,9 @@ the variable):
   attempt, no retries), so an unreachable store is one line, not minutes of retries.
 
 Credentials come from the environment only and never appear in repr, errors or logs
-(:func:`redact_text`); an endpoint URL that carries ``user:password@`` is refused.
+(:func:`redact_text`); an endpoint URL that carries ``user:password@`` is refused. The endpoint
+is only ever taken from these variables (the boto3 client ignores endpoint URLs configured
+elsewhere, e.g. in ``~/.aws/config``), so every endpoint passes that check.
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class S3Settings(BaseModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> S3Settings:
-        """Read LAPS_S3_ENDPOINT_URL (or AWS_ENDPOINT_URL), AWS_ACCESS_KEY_ID,
+        """Read LAPS_S3_ENDPOINT_URL (or AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL), AWS_ACCESS_KEY_ID,
         AWS_SECRET_ACCESS_KEY, AWS_REGION (or AWS_DEFAULT_REGION) and the ``LAPS_S3_*`` retry
         settings of the module doc; unset or empty = default. A bad value is a ConfigError
         naming the variable (values of credentials are never repeated).
@@ -105,7 +107,7 @@ class S3Settings(BaseModel):
         def pick(*names: str) -> str | None:
             return next((env[n] for n in names if env.get(n)), None)
 
-        endpoint = pick("LAPS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL")
+        endpoint = pick("LAPS_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
         if endpoint and _has_credentials(endpoint):
             # checked before pydantic, whose errors would repeat the value with the secret
             raise ConfigError(
