@@ -6,6 +6,10 @@ One convention, one code path: training and inference read the same ``WindowConf
 
 from __future__ import annotations
 
+import hashlib
+import json
+from typing import ClassVar
+
 from pydantic import Field, model_validator
 
 from models.config import FrozenConfig
@@ -19,6 +23,26 @@ class VideoConfig(FrozenConfig):
     target_fps: float = Field(10.0, gt=0, description="frames per second kept after sampling")
     short_side: int = Field(320, ge=32, description="short side of normalized frames, pixels")
     chunk_seconds: float = Field(600.0, gt=0, description="length of one processing chunk")
+    # Limits (docs/formats.md, "Video limits"): a video beyond one is quarantined at ingest
+    # (``resolution_too_large``, ``resolution_too_small``, ``too_long``, ``file_too_large``,
+    # ``frame_rate_too_high``). They decide what is admitted, not how it is normalized, so they are
+    # left out of the fingerprint (changing one never invalidates stored tracks).
+    max_side: int = Field(8192, ge=16, description="longest displayed side, px")
+    max_pixels: int = Field(8192 * 4320, ge=256, description="displayed width x height (8K)")
+    min_short_side: int = Field(16, ge=2, description="shortest displayed side, px")
+    max_duration_sec: float = Field(12 * 3600.0, gt=0, description="longest video, s (12 h)")
+    max_file_gb: float = Field(50.0, gt=0, description="largest file, GB (10^9 bytes)")
+    max_fps: float = Field(1000.0, gt=0, description="highest source frame rate")
+
+    LIMIT_FIELDS: ClassVar[tuple[str, ...]] = (
+        "max_side", "max_pixels", "min_short_side", "max_duration_sec", "max_file_gb", "max_fps",
+    )  # fmt: skip
+
+    def fingerprint(self) -> str:
+        """Hash of the normalization fields only (the limits do not change any frame)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude=set(self.LIMIT_FIELDS)),
+                          sort_keys=True).encode()  # fmt: skip
+        return hashlib.sha256(blob).hexdigest()[:12]
 
 
 class WindowConfig(FrozenConfig):

@@ -1,11 +1,17 @@
 """Video I/O: probing, hashing and a streaming, timestamp-exact normalizing decoder.
 
-Conventions (docs/method.md stage 1, docs/formats.md):
+Conventions (docs/method.md stage 1, docs/formats.md "Time" and "Video as players show it"):
 - a frame's time is ``source_frame_index / source_fps``; every later record carries *source*
-  frame indexes, never counters of kept frames;
+  frame indexes, never counters of kept frames. The source frames form a grid at the source's
+  nominal rate (``nominal_rate``); each decoded frame sits at the grid slot nearest its
+  timestamp, and a slot no frame falls on (variable frame rate, dropped frames) shows the frame
+  before it, as a player does;
 - sampling to the target rate keeps source frame ``round(k * source_fps / target_fps)`` for
   k = 0, 1, 2, ... (a true rate, not "every n-th frame");
-- decoding streams: memory stays bounded whatever the video length.
+- frames come out as a player displays them: the container's display rotation is applied, and
+  widths and heights (``VideoProbe``, ``size=``) are the displayed ones;
+- decoding streams: memory stays bounded whatever the video length; a frame is converted only
+  when kept, straight to the requested size and pixel format (one swscale step).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from pipeline.config import VideoConfig
 from pipeline.errors import VideoError
 
 log = logging.getLogger(__name__)
@@ -32,7 +39,14 @@ SUPPORTED_CODECS = frozenset(
 
 @dataclass(frozen=True)
 class VideoProbe:
-    """What the container says about a video, checked by decoding its first frame."""
+    """What the container says about a video, checked by decoding its first frame.
+
+    ``width`` x ``height`` is the displayed size (after ``rotation``); ``rotation`` is the
+    clockwise turn, 0/90/180/270, a player gives the stored picture (the classic ``rotate`` tag;
+    ffprobe's "rotation of -90.00 degrees" is 90 here). ``fps`` is the nominal rate of the
+    source-frame grid and ``frame_count`` the grid's length (``duration_sec * fps``); on variable
+    frame rate input (``variable_rate``) the stream holds fewer real frames than grid slots.
+    """
 
     path: str
     duration_sec: float
@@ -43,6 +57,7 @@ class VideoProbe:
     rotation: int
     frame_count: int
     size_bytes: int
+    variable_rate: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,25 +88,102 @@ def normalized_size(width: int, height: int, short_side: int) -> tuple[int, int]
     return w, h
 
 
-def _rotation(stream: av.video.stream.VideoStream) -> int:
-    """Display rotation in degrees from stream metadata or side data (0 if none)."""
-    rot = stream.metadata.get("rotate") if stream.metadata else None
-    if rot is not None:
-        try:
-            return int(float(rot)) % 360
-        except ValueError:
-            log.warning("ignoring unparsable rotate tag %r", rot)
-    return 0
+def _shown(path: str | Path) -> str:
+    """A path as printable UTF-8 text for logs (undecodable bytes as ``\\xNN``)."""
+    text = str(path)
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
-def probe_video(path: str | Path) -> VideoProbe:
+def _display_turns(frame: av.VideoFrame) -> int:
+    """Quarter turns counter-clockwise (0-3) that show ``frame`` as a player does.
+
+    From the display matrix (``frame.rotation``: counter-clockwise degrees, as FFmpeg's
+    autorotate reads it). A ``rotate`` tag without a matrix (some Matroska writers) is ignored,
+    as FFmpeg-based players ignore it. An angle that is not a multiple of 90 is rounded to the
+    nearest quarter turn (logged); mirroring in the matrix is not applied.
+    """
+    try:
+        ccw = float(frame.rotation)
+    except (AttributeError, ValueError, TypeError):  # a malformed display matrix
+        ccw = 0.0
+    if math.isnan(ccw):  # a degenerate matrix
+        ccw = 0.0
+    if ccw % 90:
+        log.warning("display rotation %.1f degrees rounded to a quarter turn", ccw)
+    return int(round(ccw / 90)) % 4
+
+
+def _clockwise(turns: int) -> int:
+    """The recorded ``rotation`` (clockwise degrees) of ``turns`` counter-clockwise turns."""
+    return (-90 * turns) % 360
+
+
+# A stream whose guessed rate (FFmpeg's r_frame_rate: the rate all timestamps fit) is above its
+# average rate has frames missing from that finer grid (variable frame rate, dropped frames, or
+# just a duration rounded up): on it every frame keeps a slot of its own. Twice the average or
+# more is a field rate (interlaced sources) or a time base, not a frame rate.
+_GRID_MAX_RATIO = 1.9
+
+
+def nominal_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    """The source-frame grid's rate: the guessed rate when it is a finer grid than the average
+    (below 1.9 times it), else the average rate (or whatever rate the container has)."""
+    avg, guess = stream.average_rate, stream.guessed_rate
+    if avg and guess and avg < guess < avg * _GRID_MAX_RATIO:
+        return guess
+    return avg or guess or stream.base_rate
+
+
+def _stream_seconds(container: av.container.InputContainer, stream) -> float:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _grid_length(
+    container: av.container.InputContainer, stream, fps: float, *, find_end: bool = False
+) -> tuple[int, bool]:
+    """(frame_count, variable_rate): the stored frame count for a constant rate stream, the
+    grid's length (duration x ``fps``) when frames are missing from the grid. ``find_end``: a
+    variable rate stream's last frame is looked up too (its duration may not count it)."""
+    grid = int(round(_stream_seconds(container, stream) * fps))
+    packets = stream.frames
+    variable = bool(packets and grid and abs(packets - grid) > 1)  # 1: a rounded duration
+    if variable and find_end:
+        grid = max(grid, _last_slot(container, stream, fps) + 1)
+    return ((grid or packets) if variable else (packets or grid)), variable
+
+
+def _last_slot(container: av.container.InputContainer, stream, fps: float) -> int:
+    """Grid slot of the stream's last frame, from the packets after the last keyframe that is
+    two seconds or more before the end (demuxed, not decoded); -1 if none has a timestamp."""
+    tb, start = stream.time_base, stream.start_time or 0
+    if tb is None:
+        return -1
+    end = start + (stream.duration or 0)
+    container.seek(max(start, end - int(2 / tb)), stream=stream, backward=True, any_frame=False)
+    last = max((p.pts for p in container.demux(stream) if p.pts is not None), default=None)
+    return -1 if last is None else int(math.floor((last - start) * tb * fps + 0.5))
+
+
+def probe_video(path: str | Path, limits: VideoConfig | None = None) -> VideoProbe:
     """Probe a video with PyAV and decode one frame to prove it is readable.
 
     Raises ``VideoError`` with reason ``unreadable``, ``no_video_stream``, ``unsupported_codec``,
-    ``no_frames`` or ``bad_frame_rate``.
+    ``no_frames`` or ``bad_frame_rate``; with ``limits``, also the reasons of ``check_limits``
+    (the file size is checked before the file is opened for decoding).
     """
     path = Path(path)
     size = path.stat().st_size
+    if limits is not None and size > limits.max_file_gb * 1e9:
+        raise VideoError(
+            path, "file_too_large", f"{size} bytes > max_file_gb={limits.max_file_gb:g}"
+        )
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as exc:
@@ -103,7 +195,7 @@ def probe_video(path: str | Path) -> VideoProbe:
         codec = stream.codec_context.name
         if codec not in SUPPORTED_CODECS:
             raise VideoError(path, "unsupported_codec", codec)
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        rate = nominal_rate(stream)
         if not rate or float(rate) <= 0:
             raise VideoError(path, "bad_frame_rate", str(rate))
         fps = float(rate)
@@ -113,31 +205,82 @@ def probe_video(path: str | Path) -> VideoProbe:
             raise VideoError(path, "unreadable", str(exc)) from exc
         if first is None:
             raise VideoError(path, "no_frames")
-        width, height = first.width, first.height
-        if stream.duration is not None and stream.time_base is not None:
-            duration = float(stream.duration * stream.time_base)
-        elif container.duration is not None:
-            duration = container.duration / av.time_base
-        else:
-            duration = 0.0
-        frames = stream.frames or int(round(duration * fps))
+        turns = _display_turns(first)
+        width, height = (first.height, first.width) if turns % 2 else (first.width, first.height)
+        try:
+            frames, variable = _grid_length(container, stream, fps, find_end=True)
+        except av.error.FFmpegError as exc:  # the end of a variable rate stream is unreadable
+            raise VideoError(path, "unreadable", str(exc)) from exc
         if frames <= 0:
             raise VideoError(path, "no_frames")
-        return VideoProbe(
+        if variable:
+            log.info(
+                "%s: variable frame rate: %d stored frames on a %d-slot grid at %.3f fps",
+                _shown(path), stream.frames, frames, fps,
+            )  # fmt: skip
+        probe = VideoProbe(
             path=str(path),
             duration_sec=frames / fps,
             fps=fps,
             width=width,
             height=height,
             codec=codec,
-            rotation=_rotation(stream),
+            rotation=_clockwise(turns),
             frame_count=frames,
             size_bytes=size,
+            variable_rate=variable,
+        )
+    if limits is not None:
+        check_limits(probe, limits)
+    return probe
+
+
+def check_limits(probe: VideoProbe, limits: VideoConfig) -> None:
+    """Refuse a video beyond the configured limits (docs/formats.md, "Video limits").
+
+    Raises ``VideoError`` with reason ``file_too_large``, ``resolution_too_large``,
+    ``resolution_too_small``, ``too_long`` or ``frame_rate_too_high``; the detail names the
+    value and the limit's config field. Odd sizes are not refused (they are cropped or scaled
+    to even ones).
+    """
+    w, h = probe.width, probe.height
+    if probe.size_bytes > limits.max_file_gb * 1e9:
+        raise VideoError(
+            probe.path,
+            "file_too_large",
+            f"{probe.size_bytes} bytes > max_file_gb={limits.max_file_gb:g}",
+        )
+    if max(w, h) > limits.max_side:
+        raise VideoError(
+            probe.path, "resolution_too_large", f"{w}x{h}: a side > max_side={limits.max_side}"
+        )
+    if w * h > limits.max_pixels:
+        raise VideoError(
+            probe.path,
+            "resolution_too_large",
+            f"{w}x{h} = {w * h} pixels > max_pixels={limits.max_pixels}",
+        )
+    if min(w, h) < limits.min_short_side:
+        raise VideoError(
+            probe.path,
+            "resolution_too_small",
+            f"{w}x{h}: a side < min_short_side={limits.min_short_side}",
+        )
+    if probe.duration_sec > limits.max_duration_sec:
+        raise VideoError(
+            probe.path,
+            "too_long",
+            f"{probe.duration_sec:.1f} s > max_duration_sec={limits.max_duration_sec:g}",
+        )
+    if probe.fps > limits.max_fps:
+        raise VideoError(
+            probe.path, "frame_rate_too_high", f"{probe.fps:g} fps > max_fps={limits.max_fps:g}"
         )
 
 
 def count_frames(path: str | Path) -> int:
-    """Exact frame count by demuxing packets (no decoding)."""
+    """Exact count of the frames stored in the stream, by demuxing packets (no decoding). On
+    variable frame rate input this is below ``probe_video``'s grid ``frame_count``."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         return sum(1 for p in container.demux(stream) if p.size > 0)
@@ -186,16 +329,22 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Stream normalized frames of ``[start_frame, end_frame)`` sampled to ``target_fps``.
 
-    Frames are indexed by presentation order in the source; only kept frames are converted
-    (swscale resize + pixel format in one step). Single-threaded decode unless the caller
-    asks for ``decode_threads`` > 1 (0 = FFmpeg's choice), so results and speed are reproducible.
-    ``size`` = (w, h) overrides ``short_side`` (e.g. to decode straight to a tracker's flow grid);
-    downscaling uses area averaging.
+    Frames are indexed on the source-frame grid (``source_fps``, default ``nominal_rate``) by
+    timestamp: a decoded frame takes the slot nearest its time, a second frame in a taken slot is
+    dropped, and a slot without a frame of its own repeats the frame shown before it (variable
+    frame rate, dropped frames), up to the stream's end; both are logged once per call. Images
+    are as displayed: the display rotation is applied, and ``size`` = (w, h) is the displayed
+    size (it overrides ``short_side``; e.g. to decode straight to a tracker's flow grid). Only
+    kept frames are converted (swscale resize + pixel format in one step; downscaling uses area
+    averaging), then turned. Single-threaded decode unless the caller asks for
+    ``decode_threads`` > 1 (0 = FFmpeg's choice), so results and speed are reproducible.
     """
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = decode_threads
-        fps = source_fps or float(stream.average_rate or stream.guessed_rate)
+        fps = source_fps or float(nominal_rate(stream) or 0)
+        if fps <= 0:
+            raise VideoError(path, "bad_frame_rate", str(fps))
         stop = end_frame if end_frame is not None else 2**62
         wanted = sample_indices(fps, target_fps, start_frame, stop)
         next_idx = next(wanted, None)
@@ -209,36 +358,86 @@ def iter_frames(
             # Seek to the keyframe before the chunk, then skip frames by timestamp.
             target_pts = start_pts + int(start_frame / fps / tb)
             container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-        fmt = "gray" if gray else "rgb24"
-        out_w = out_h = None
-        counter = None
-        for frame in container.decode(stream):
-            if frame.pts is not None and tb is not None:
-                idx = int(math.floor((frame.pts - start_pts) * tb * fps + 0.5))
-            else:
-                idx = 0 if counter is None else counter + 1
-            counter = idx
-            if idx < next_idx:
-                continue
-            if out_w is None:
-                out_w, out_h = size or normalized_size(frame.width, frame.height, short_side)
-                shrink = out_w < frame.width and out_h < frame.height
-                interp = "AREA" if shrink else None
-            while next_idx is not None and next_idx < idx:
-                log.warning("%s: source frame %d missing from the stream", path, next_idx)
-                next_idx = next(wanted, None)
-            if next_idx is None:
-                return
-            if idx == next_idx:
-                img = np.ascontiguousarray(  # rows may be padded to the plane's line size
-                    frame.reformat(
-                        width=out_w, height=out_h, format=fmt, interpolation=interp
-                    ).to_ndarray()
-                )
-                yield Frame(index=idx, t_sec=idx / fps, image=img)
-                next_idx = next(wanted, None)
+        end_slot = _grid_length(container, stream, fps)[0]  # with last + 1: probe's frame_count
+        convert = _Converter(size, short_side, "gray" if gray else "rgb24")
+        timing = _Timing()
+        prev: av.VideoFrame | None = None  # the frame shown in the latest slot taken so far
+        last = -1
+        try:
+            for frame in container.decode(stream):
+                if frame.pts is not None and tb is not None:
+                    idx = int(math.floor((frame.pts - start_pts) * tb * fps + 0.5))
+                else:
+                    idx = last + 1
+                if idx <= last:  # its slot is taken (or it is out of order): never shown
+                    if start_frame <= idx < stop:
+                        timing.dropped += 1
+                    continue
+                while next_idx is not None and next_idx < idx:  # slots with no frame of their own
+                    timing.held += 1
+                    yield convert(prev if prev is not None else frame, next_idx, fps)
+                    next_idx = next(wanted, None)
                 if next_idx is None:
                     return
+                prev, last = frame, idx
+                if idx == next_idx:
+                    yield convert(frame, idx, fps)
+                    next_idx = next(wanted, None)
+                    if next_idx is None:
+                        return
+            # the last frame stays on screen until the stream ends
+            while prev is not None and next_idx is not None and next_idx < max(end_slot, last + 1):
+                timing.held += 1
+                yield convert(prev, next_idx, fps)
+                next_idx = next(wanted, None)
+        finally:
+            timing.report(path, fps)
+
+
+class _Converter:
+    """Converts a decoded frame to the displayed, normalized image (sizes fixed by the first)."""
+
+    def __init__(self, size: tuple[int, int] | None, short_side: int, fmt: str) -> None:
+        self._size, self._short, self._fmt = size, short_side, fmt
+        self._turns: int | None = None
+
+    def __call__(self, frame: av.VideoFrame, index: int, fps: float) -> Frame:
+        if self._turns is None:
+            self._turns = _display_turns(frame)
+            shown = (frame.height, frame.width) if self._turns % 2 else (frame.width, frame.height)
+            w, h = self._size or normalized_size(shown[0], shown[1], self._short)
+            # swscale works on the stored picture: its size is the displayed one, turned back
+            self._w, self._h = (h, w) if self._turns % 2 else (w, h)
+            shrink = self._w < frame.width and self._h < frame.height
+            self._interp = "AREA" if shrink else None
+        img = frame.reformat(
+            width=self._w, height=self._h, format=self._fmt, interpolation=self._interp
+        ).to_ndarray()
+        if self._turns:
+            img = np.rot90(img, self._turns)
+        # rows may be padded to the plane's line size; a turned image is a strided view
+        return Frame(index=index, t_sec=index / fps, image=np.ascontiguousarray(img))
+
+
+@dataclass
+class _Timing:
+    """Grid slots repeated from an earlier frame and source frames dropped in one decode."""
+
+    held: int = 0
+    dropped: int = 0
+
+    def report(self, path: str | Path, fps: float) -> None:
+        if self.dropped:
+            log.warning(
+                "%s: %d source frame(s) dropped (two in one 1/%.3f s slot), %d slot(s) repeat "
+                "the frame before (no frame at their time)",
+                _shown(path), self.dropped, fps, self.held,
+            )  # fmt: skip
+        elif self.held:
+            log.info(
+                "%s: %d slot(s) at %.3f fps repeat the frame before (no frame at their time)",
+                _shown(path), self.held, fps,
+            )  # fmt: skip
 
 
 def encode_frames(

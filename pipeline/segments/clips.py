@@ -1,11 +1,17 @@
 """Cut H.264 clips of source frame ranges (docs/formats.md, "Clips").
 
-A clip of ``[start_frame, end_frame)`` holds exactly those source frames, at the source's native
-size (cropped by one pixel per odd dimension: yuv420p needs even sizes) and its frame rate
-(constant, so it plays at the right speed; frame ``k`` of the clip is source frame
-``start_frame + k``, time ``k / fps``). All clips of a video come from ONE sequential decode
-(sorted, non-overlapping ranges), each written to a temp file and published atomically through
-the store. A clip already stored under its key is kept: keys are content ids (``segment_id``).
+A clip of ``[start_frame, end_frame)`` is the time range ``[start_frame / fps, end_frame / fps)``
+of the source as a player shows it: upright (the display rotation applied), at the source's
+displayed size (cropped by one pixel per odd dimension: yuv420p needs even sizes) and its
+nominal frame rate, constant (frame ``k`` of the clip is the source frame shown at time
+``(start_frame + k) / fps``, at ``k / fps`` in the clip). On variable frame rate input a grid slot
+with no frame of its own repeats the frame before it and a second frame in one slot is dropped
+(``pipeline.io.video.iter_frames``), so a clip always has ``end_frame - start_frame`` frames and
+its duration is right. All clips of a video come from ONE sequential decode (sorted,
+non-overlapping ranges), each written to a temp file and published atomically through the store.
+A clip already stored under its key is kept: keys are content ids (``segment_id``). A clip that
+cannot be written (range past the end of the stream, a decode or encode error) gets a
+``failed: <reason>`` status and the other clips go on.
 """
 
 from __future__ import annotations
@@ -15,15 +21,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 
-from pipeline.errors import ClipError
+from pipeline.errors import ClipError, VideoError
 from pipeline.io.storage import Storage
 from pipeline.io.video import Frame, encode_frames, iter_frames
 
 log = logging.getLogger(__name__)
 
 CLIP_CRF = 20
+
+# What decoding one source can raise (vanished, truncated, undecodable): it ends the decode pass
+# and fails the clips that did not get their frames; the clips before it stay written.
+_MEDIA_FAULTS = (av.error.FFmpegError, VideoError, OSError, EOFError)
 
 
 @dataclass(frozen=True)
@@ -67,8 +78,9 @@ def write_clips(
 ) -> dict[str, str]:
     """Encode every clip not stored yet; returns ``key -> "written" | "kept" | "failed: ..."``.
 
-    ``fps``, ``width``, ``height`` are the source's (from the ``videos`` table). A clip whose
-    frames the decoder does not deliver is not published (status ``failed``, logged).
+    ``fps``, ``width``, ``height`` are the source's (from the ``videos`` table: nominal rate,
+    displayed size). A clip the decoder cannot fill (past the end of the stream, a decode or an
+    encode error) is not published: status ``failed: <reason>``, logged; the others go on.
     """
     ordered = _check(specs)
     status = {s.key: "kept" for s in ordered if store.exists(s.key)}
@@ -91,31 +103,53 @@ def write_clips(
             if not source.has_frames(spec):
                 raise ClipError(
                     f"{spec.key}: no source frame in [{spec.start_frame}, {spec.end_frame})"
+                    + (f" ({source.error})" if source.error else "")
                 )
             with store.writer_path(spec.key) as tmp:
                 n = encode_frames(source.take(spec, size), tmp, fps=fps, crf=crf)
-                if n != spec.frames:
-                    raise ClipError(f"{spec.key}: got {n} of {spec.frames} frames from the source")
+                if n != spec.frames:  # a decode error after the clip's last frame spares it
+                    raise ClipError(
+                        f"{spec.key}: got {n} of {spec.frames} frames from the source"
+                        + (f" ({source.error})" if source.error else "")
+                    )
             status[spec.key] = "written"
-        except ClipError as exc:
-            log.warning("clip not written: %s", exc)
-            status[spec.key] = f"failed: {exc}"
+        except (ClipError, av.error.FFmpegError) as exc:  # this clip only (an encode error)
+            reason = str(exc) if isinstance(exc, ClipError) else f"{type(exc).__name__}: {exc}"
+            log.warning("clip not written: %s", reason)
+            status[spec.key] = f"failed: {reason}"
         if on_clip:
             on_clip(spec)
     return status
 
 
 class _Cursor:
-    """One pass over decoded frames, handed out range by range."""
+    """One pass over decoded frames, handed out range by range. A decode error ends the pass:
+    it is kept in ``error`` and every later range reports it."""
 
     def __init__(self, frames: Iterator[Frame]) -> None:
         self._it = frames
-        self._next: Frame | None = next(frames, None)
+        self.error: str | None = None
+        self._last = -1
+        self._next: Frame | None = self._advance()
+
+    def _advance(self) -> Frame | None:
+        if self.error is not None:
+            return None
+        try:
+            frame = next(self._it, None)
+        except _MEDIA_FAULTS as exc:
+            self.error = (
+                f"source decode failed after frame {self._last}: {type(exc).__name__}: {exc}"
+            )
+            return None
+        if frame is not None:
+            self._last = frame.index
+        return frame
 
     def has_frames(self, spec: ClipSpec) -> bool:
         """True if a frame of ``[start_frame, end_frame)`` may still come (skips earlier ones)."""
         while self._next is not None and self._next.index < spec.start_frame:
-            self._next = next(self._it, None)
+            self._next = self._advance()
         return self._next is not None and self._next.index < spec.end_frame
 
     def take(self, spec: ClipSpec, size: tuple[int, int]) -> Iterator[np.ndarray]:
@@ -123,6 +157,6 @@ class _Cursor:
         w, h = size
         while self._next is not None and self._next.index < spec.end_frame:
             frame = self._next
-            self._next = next(self._it, None)
+            self._next = self._advance()
             if frame.index >= spec.start_frame:
                 yield frame.image[:h, :w]
