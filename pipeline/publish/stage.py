@@ -62,6 +62,13 @@ def load_records(
             f"{date}/{station}: segments schema_version {version}, "
             f"publish reads {schemas.SEGMENTS_VERSION}"
         )
+    calibrated = (segments.schema.metadata or {}).get(b"calibrated", b"true")
+    if calibrated == b"false":
+        raise PublishError(
+            f"{date}/{station}: the station's thresholds could not be calibrated, so its "
+            "segments have no idle/active labels; nothing is published (see the segments "
+            "asset's thresholds_calibrated check)"
+        )
     if segments.num_rows == 0:
         return []
     try:

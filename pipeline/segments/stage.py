@@ -180,7 +180,11 @@ def segment_partition(
     _prune(store, plots_prefix(date, station), set(plots))
     history = station_rate_history(store, station, before=date)
     seconds = sum(float(v["duration_sec"]) for v in videos)
-    meta = {"segmentation_config": cfg.model_dump(mode="json"), "segmenter": cfg.label()}
+    meta = {
+        "segmentation_config": cfg.model_dump(mode="json"),
+        "segmenter": cfg.label(),
+        "calibrated": result.calibrated,  # publish refuses segments of an uncalibrated station
+    }
     keys = {
         "energy": write_partition(
             store, "energy", date, station, energy_rows,

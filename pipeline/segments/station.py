@@ -25,6 +25,7 @@ from pipeline.segments.energy_segmentation import EnergyRun, calibrated_hysteres
 from pipeline.segments.segfile import IDLE_LABEL, Segment
 from pipeline.segments.segmenters import (
     ACTIVE_LABEL,
+    UNCALIBRATED_LABEL,
     ChangePointSegmenter,
     CombinedSegmenter,
     HysteresisParams,
@@ -128,7 +129,7 @@ def segment_station(videos: Mapping[str, VideoSignals], cfg: SegmentationConfig)
             log.warning(
                 "calibration of %s failed (%s): %s", cfg.energy, exc,
                 "every video is idle" if cfg.method == "hysteresis"
-                else "change points only, every piece active",
+                else "change points only, every piece uncalibrated",
             )  # fmt: skip
     if run is None:
         params = params.model_copy(update={"thr_on": math.inf})
@@ -188,7 +189,7 @@ def _changepoint_segments(
     cfg: SegmentationConfig,
 ) -> list[Segment]:
     """Combined or change-point-only segments in seconds. Without a calibrated threshold
-    (``thr_on`` infinite) there is no gate: change points only, every piece ``active``."""
+    (``thr_on`` infinite) there is no gate: change points only, every piece ``uncalibrated``."""
     features = v.step_features(cfg.features, cfg.weights())
     cp = _changepoint_segmenter(cfg)
     end = v.duration_sec
@@ -199,7 +200,7 @@ def _changepoint_segments(
         return seg.fit(energy, v.centre_sec, features, v.step_times(), end_sec=end).predict()
     pieces = cp.fit(features, v.step_times(), end_sec=end).predict()
     if not calibrated:
-        return [Segment(p.start_sec, p.end_sec, ACTIVE_LABEL) for p in pieces]
+        return [Segment(p.start_sec, p.end_sec, UNCALIBRATED_LABEL) for p in pieces]
     return [_label_piece(p, v.centre_sec, smoothed, params.thr_off) for p in pieces]
 
 

@@ -4,6 +4,7 @@
 from pipeline.errors import NotFittedError, SegmenterError
 from pipeline.segments.segmenters.base import (
     ACTIVE_LABEL,
+    UNCALIBRATED_LABEL,
     bkps_to_spans,
     span_to_segment,
 )
@@ -21,6 +22,7 @@ from pipeline.segments.segmenters.hysteresis import (
 
 __all__ = [
     "ACTIVE_LABEL",
+    "UNCALIBRATED_LABEL",
     "ChangePointParams",
     "ChangePointSegmenter",
     "CombinedSegmenter",

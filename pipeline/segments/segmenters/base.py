@@ -18,6 +18,9 @@ from pipeline.errors import SegmenterError
 from pipeline.segments.segfile import Segment
 
 ACTIVE_LABEL = "active"
+# Pieces of a station whose thresholds could not be calibrated: change points without an
+# idle/active decision (never published; see docs/method.md, "when calibration fails").
+UNCALIBRATED_LABEL = "uncalibrated"
 
 
 def check_times(times: np.ndarray, n: int) -> np.ndarray:

@@ -146,7 +146,10 @@ def test_same_stem_videos_of_one_partition_keep_their_own_outputs(tmp_path):
         ({"tokenizer": {"d_model": 30, "heads": 4}}, "d_model=30"),
         ({"bogus_section": {}}, "bogus_section"),
         ({"segmentation": {"alpah": 1}}, "segmentation.alpah=1: unknown key"),
-        ({"segmentation": {"alpha": "x"}}, "segmentation.alpha='x': Input should be a valid number"),
+        (
+            {"segmentation": {"alpha": "x"}},
+            "segmentation.alpha='x': Input should be a valid number",
+        ),
         ({"tokenizer": {"max_epochs": -3}}, "tokenizer.max_epochs=-3: Input should be greater"),
     ],
 )
@@ -229,9 +232,18 @@ def test_a_station_that_cannot_be_calibrated_exits_1_and_publishes_nothing(tmp_p
     assert result.exit_code == 1, result.output
     assert "calibration failed" in result.output and "nothing was published" in result.output
     assert (out / "still.segments.json").is_file()  # the segment file says why, in meta
-    meta = json.loads((out / "still.segments.json").read_text())["meta"]
-    assert meta["calibration"]["error"]
+    data = json.loads((out / "still.segments.json").read_text())
+    assert data["meta"]["calibration"]["error"]
+    assert {s["label"] for s in data["segments"]} <= {"uncalibrated", "idle"}  # never "active"
     assert not (out / "publish").exists()
+    # and the publish stage refuses such a partition when asked directly (as Dagster could)
+    from pipeline.errors import PublishError
+    from pipeline.stages import StageContext, run_stage
+
+    with pytest.raises(PublishError, match="could not be calibrated"):
+        run_stage(
+            "publish", StageContext(store=LocalStorage(out), date="2026-02-03", station="cam1")
+        )
 
 
 @pytest.mark.parametrize(
