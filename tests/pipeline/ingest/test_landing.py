@@ -143,3 +143,24 @@ def test_a_non_utf8_name_is_kept_losslessly_and_a_vanished_file_is_quarantined(t
         assert os.fsencode(path) == raw
     # rows written before schema v2 have no uri_bytes: the uri is the location
     assert video_location({"uri": "/x/a.mp4", "uri_bytes": None}) == "/x/a.mp4"
+
+
+def test_a_file_over_the_size_limit_is_quarantined_without_being_read(tmp_path, monkeypatch):
+    import pipeline.ingest.landing as landing_mod
+    from pipeline.ingest.landing import ingest_files
+
+    day = tmp_path / "landing" / "st1" / "2026-01-05"
+    make_video(day / "big.mp4", frames=30)
+    landing = open_storage(tmp_path / "landing")
+
+    def never(path, *a, **k):
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(landing_mod, "sha256_file", never)
+    result = ingest_files(
+        landing, discover(landing), known={}, video=VideoConfig(max_file_gb=1e-6), windows=WIN
+    )
+    assert [(q["file_name"], q["reason"]) for q in result.quarantine] == [
+        ("big.mp4", "file_too_large")
+    ]
+    assert "max_file_gb=1e-06" in result.quarantine[0]["detail"]
