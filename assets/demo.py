@@ -17,10 +17,12 @@ from assets.definitions import STAGE_ASSETS, defs
 from assets.partitions import split_key
 from assets.resources import LapsStorage
 from pipeline.cli.console import Console, make_console, table
+from pipeline.errors import LapsError
 from pipeline.evaluation.harness import evaluate_dirs
 from pipeline.ingest.landing import discover
 from pipeline.io import catalog, keys
 from pipeline.io.settings import LapsSettings
+from pipeline.io.storage.s3 import check_reachable
 from pipeline.stages import STAGES
 from pipeline.synth import synthesize
 
@@ -214,16 +216,28 @@ def main(argv: list[str] | None = None) -> int:
     terminal_logging()
     console = make_console()
     settings = LapsSettings.from_env()
-    ensure_samples(settings, videos=args.videos, seconds=args.seconds, console=console)
-    instance = dg.DagsterInstance.get()
-    requests = run_landing_sensor(instance, console)
-    if not requests:
-        console.print("no new files since the last demo run; nothing to process")
-    ok = execute(requests, instance, console)
-    if ok:
-        evaluate_samples(settings, requests, console)
-    summary(settings, console)
+    try:
+        check_stores(settings)  # an unreachable S3 store: one line, before any work
+        ensure_samples(settings, videos=args.videos, seconds=args.seconds, console=console)
+        instance = dg.DagsterInstance.get()
+        requests = run_landing_sensor(instance, console)
+        if not requests:
+            console.print("no new files since the last demo run; nothing to process")
+        ok = execute(requests, instance, console)
+        if ok:
+            evaluate_samples(settings, requests, console)
+        summary(settings, console)
+    except LapsError as exc:  # e.g. the store went away during the run
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if ok else 1
+
+
+def check_stores(settings: LapsSettings) -> None:
+    """ConfigError naming the variable when the landing or the store is an S3 location that
+    cannot be reached (probed once with a short timeout; local folders pass)."""
+    check_reachable(settings.landing(), "LAPS_LANDING_URI")
+    check_reachable(settings.store(), "LAPS_STORE_URI")
 
 
 if __name__ == "__main__":

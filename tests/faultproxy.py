@@ -10,6 +10,7 @@ requests, in the order they were added:
   ``after_bytes`` of the request body on to the server (a reset in the middle of an upload);
 - ``slowdown(n)``: answer ``503 SlowDown`` (S3's throttling answer) without asking the server;
 - ``delay(n, seconds)``: wait before forwarding (for read timeouts);
+- ``hold(n)``: keep requests waiting until ``fault.release()`` (to act while they are in flight);
 - ``truncate(n, after_bytes)``: forward, pass on the first ``after_bytes`` of the answer, then
   reset (a body cut off in the middle of a download).
 
@@ -30,7 +31,6 @@ import select
 import socket
 import struct
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -56,6 +56,11 @@ class Fault:
     seconds: float = 0.0
     after_bytes: int = 0
     applied: int = 0
+    gate: threading.Event = field(default_factory=threading.Event)
+
+    def release(self) -> None:
+        """Let the requests this (delay or hold) fault keeps waiting go on now."""
+        self.gate.set()
 
     def takes(self, method: str, target: str) -> bool:
         if self.remaining is not None and self.remaining <= 0:
@@ -162,6 +167,13 @@ class FaultProxy:
         """Hold the next ``count`` matching requests for ``seconds`` before forwarding."""
         return self._add(Fault("delay", count, match, seconds=seconds))
 
+    def hold(
+        self, count: int | None = None, *, match: Match | None = None, limit: float = 120.0
+    ) -> Fault:
+        """Keep the next ``count`` matching requests (None = all) waiting until the fault's
+        ``release()`` (at most ``limit`` seconds); they are then forwarded."""
+        return self._add(Fault("delay", count, match, seconds=limit))
+
     def truncate(
         self, count: int | None = 1, *, after_bytes: int, match: Match | None = None
     ) -> Fault:
@@ -225,7 +237,7 @@ class FaultProxy:
                 self._forward(client, req, limit=fault.after_bytes)
             else:
                 if fault is not None:
-                    time.sleep(fault.seconds)
+                    fault.gate.wait(fault.seconds)
                 self._forward(client, req)
         except OSError as err:
             log.debug("faultproxy connection ended: %s", err)

@@ -195,7 +195,7 @@ class S3Storage(Storage):
             except (ClientError, BotoCoreError, S3UploadFailedError, RetriesExceededError) as err:
                 if attempt < attempts and is_transient(err):
                     delay = self.settings.backoff(attempt)
-                    log.warning(
+                    log.info(  # the run's event log has it; a final failure is the error
                         "S3 %s of %s failed (%s); attempt %d of %d in %.1f s",
                         op, uri, self._describe(err), attempt + 1, attempts, delay,
                     )  # fmt: skip
