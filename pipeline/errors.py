@@ -9,6 +9,7 @@ the tokens stage translates them into ``TokenizerError`` at the boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,6 +47,19 @@ class StorageAccessError(StorageError):
     def __init__(self, message: str, uri: str, code: str) -> None:
         super().__init__(f"{message} ({code}): {uri}", uri)
         self.code = code
+
+
+class StorageKeyNameError(StorageError, ValueError):
+    """A key that cannot name an object: absolute, ``..``, NUL, a reserved temp name, or one that
+    leads out of the storage root (through a symbolic link). ``uri``: the key as shown (quoted,
+    escaped); ``key``: the key itself."""
+
+    def __init__(self, key: object, problem: str) -> None:
+        # repr: control characters escaped; a byte that is not UTF-8 (a surrogate escape of
+        # the file system's name) shown as \xNN
+        shown = re.sub(r"\\udc([89a-f][0-9a-f])", r"\\x\1", repr(key))
+        super().__init__(f"object key {shown}: {problem}", shown)
+        self.key = key
 
 
 class TableSchemaError(LapsError, ValueError):

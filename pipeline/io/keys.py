@@ -51,7 +51,11 @@ ENERGY_PLOT_SUFFIX = ".energy.png"
 
 
 def partition_dir(date: str, station: str) -> str:
-    """The hive folder of one partition: ``date=D/station=S``."""
+    """The hive folder of one partition: ``date=D/station=S``; ValueError for a date or station
+    that cannot name a folder (``validate_partition``: no ``/``, ``..``, ``=`` or spaces)."""
+    from pipeline.io.tables import validate_partition  # tables imports this module
+
+    validate_partition(date, station)
     return f"date={date}/station={station}"
 
 
