@@ -18,6 +18,7 @@ from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.errors import StorageError, VideoError
+from pipeline.io.names import is_utf8, printable, raw_bytes
 from pipeline.io.storage import ObjectInfo, Storage
 from pipeline.io.video import (
     VideoProbe,
@@ -32,6 +33,14 @@ log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 _DATE_IN_PATH = re.compile(r"(?<!\d)(\d{4}-\d{2}-\d{2})(?!\d)")
+_STATION_BAD = re.compile(r"[^A-Za-z0-9_.-]+")
+
+SYMLINK_OUTSIDE = "symlink_outside_landing"
+"""Quarantine reason of a symbolic link whose target lies outside the landing root."""
+PROBLEM_DETAILS = {
+    SYMLINK_OUTSIDE: "symbolic link to a location outside the landing area (never followed)",
+}
+"""Detail text of each ``LandedFile.problem`` (the target of a link is never shown)."""
 
 
 @dataclass(frozen=True)
@@ -41,34 +50,90 @@ class LandedFile:
     date: str
     size: int
     mtime: datetime
+    problem: str | None = None  # a quarantine reason known at discovery: never read, reported
 
 
 def landed_file(info: ObjectInfo) -> LandedFile | None:
-    """Station and date of a landed object; None for files directly under the root."""
+    """Station and date of a landed object; None for files directly under the root or in a
+    station folder whose name has nothing usable (see :func:`station_name`).
+
+    The date is the first calendar date ``YYYY-MM-DD`` in the path below the station folder
+    (``2026-13-45`` is passed over), else the file's modification date (UTC)."""
     parts = info.key.split("/")
     if len(parts) < 2 or not parts[0]:
         return None
-    m = _DATE_IN_PATH.search("/".join(parts[1:]))
-    date = m.group(1) if m else info.mtime.astimezone(UTC).strftime("%Y-%m-%d")
-    return LandedFile(key=info.key, station=parts[0], date=date, size=info.size, mtime=info.mtime)
+    station = station_name(parts[0])
+    if station is None:
+        return None
+    date = None
+    for m in _DATE_IN_PATH.finditer("/".join(parts[1:])):
+        try:
+            date = datetime.strptime(m.group(1), "%Y-%m-%d").strftime("%Y-%m-%d")
+            break
+        except ValueError:
+            log.warning("%s: %s is not a calendar date; not the partition date",
+                        printable(info.key), m.group(1))  # fmt: skip
+    if date is None:
+        date = info.mtime.astimezone(UTC).strftime("%Y-%m-%d")
+    problem = SYMLINK_OUTSIDE if info.escapes_root else None
+    return LandedFile(info.key, station, date, info.size, info.mtime, problem)
+
+
+def station_name(folder: str) -> str | None:
+    """The station (partition folder name) of a landing folder: the name itself when it is a
+    valid station (``[A-Za-z0-9][A-Za-z0-9_.-]{0,63}``), else runs of other characters
+    replaced by ``-`` (``Line 3`` -> ``Line-3``, as ``laps segment`` names a folder's
+    station); None when nothing is left (the folder's files are then reported and skipped)."""
+    name = _STATION_BAD.sub("-", folder).strip("-._")[:64].rstrip("-._")
+    return name or None
+
+
+def landing_candidates(
+    landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES
+) -> list[ObjectInfo]:
+    """What discovery takes from a landing root (a station layout or ``laps segment``'s
+    folder), sorted by key: video files (extension in any case: ``A.MP4``), and every symbolic
+    link that leads out of the root (``escapes_root``: reported, never read). Hidden files and
+    folders (``._take.mp4`` of macOS, ``.staging/``) are left out (logged)."""
+    return [info for info in landing.list("") if is_candidate(info, suffixes)]
+
+
+def is_candidate(info: ObjectInfo, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> bool:
+    """Whether discovery takes one listed object (:func:`landing_candidates`; the rule
+    ``laps segment`` applies to its input folder too)."""
+    if not info.escapes_root and not info.key.lower().endswith(tuple(s.lower() for s in suffixes)):
+        return False
+    if any(part.startswith(".") for part in info.key.split("/")):
+        log.info("ignoring hidden file %s", printable(info.key))
+        return False
+    if info.escapes_root:
+        log.info("%s: symbolic link out of the landing area; not followed (quarantined)",
+                 printable(info.key))  # fmt: skip
+    return True
+
+
+def folder_file(info: ObjectInfo, station: str, date: str) -> LandedFile:
+    """A file of a folder given as one partition (``laps segment --input``): its station and
+    date are given; a link out of the folder is marked like :func:`landed_file` marks it."""
+    problem = SYMLINK_OUTSIDE if info.escapes_root else None
+    return LandedFile(info.key, station, date, info.size, info.mtime, problem)
 
 
 def discover(landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[LandedFile]:
-    """Every video file under the landing root (extensions matched case-insensitively; hidden
-    files and folders left out, as ``laps segment`` does), sorted by key."""
+    """Every video file under the landing root, and every link out of it (``problem`` set, to
+    be quarantined), with station and date from the path (:func:`landed_file`), sorted by key.
+    Links inside the root are taken like the files they point to (a second copy of the same
+    bytes is quarantined as ``duplicate`` at ingest); linked folders are never descended."""
     found = []
-    wanted = tuple(s.lower() for s in suffixes)
-    for info in landing.list(""):
-        if not info.key.lower().endswith(wanted):  # `A.MP4` is a video too
-            continue
-        if any(part.startswith(".") for part in info.key.split("/")):
-            # hidden files and folders (`._take.mp4` of macOS, `.staging/`): as `laps segment`
-            log.info("ignoring hidden file %s", landing.uri(info.key))
-            continue
+    for info in landing_candidates(landing, suffixes):
         lf = landed_file(info)
         if lf is None:
-            log.warning("ignoring %s: files must sit under a station folder", info.key)
+            log.warning("ignoring %s: files must sit under a station folder with a usable name",
+                        printable(info.key))  # fmt: skip
             continue
+        if lf.station != info.key.split("/", 1)[0]:
+            log.info("station folder %s is named %s", printable(info.key.split("/", 1)[0]),
+                     lf.station)  # fmt: skip
         found.append(lf)
     return found
 
@@ -167,20 +232,30 @@ def ingest_files(
     for lf in files:
         if on_file:
             on_file(lf)
-        uri, name = printable(landing.uri(lf.key)), printable(lf.key.rsplit("/", 1)[-1])
-        if not is_utf8(lf.key):
-            # the tables hold UTF-8 text: such a name is reported (escaped), never written raw
-            log.warning("quarantined %s: file name is not valid UTF-8", uri)
-            result.quarantine.append(
-                _bad(uri, name, lf.size, None, "bad_file_name", "file name is not valid UTF-8")
-            )
+        raw_uri = landing.uri(lf.key)
+        uri, name = printable(raw_uri), printable(lf.key.rsplit("/", 1)[-1])
+        if lf.problem is not None:  # known at discovery (a link out of the landing area)
+            log.warning("quarantined %s: %s", uri, lf.problem)
+            detail = PROBLEM_DETAILS.get(lf.problem, lf.problem)
+            result.quarantine.append(_bad(uri, name, lf.size, None, lf.problem, detail, raw_uri))
             continue
+        if not is_utf8(lf.key):
+            # processed like any other file; the tables hold the escaped text plus the exact bytes
+            log.info("%s: file name is not valid UTF-8 (stored escaped and as bytes)", uri)
         try:
             row = _probe_file(landing, lf, uri, name, known, seen, result, video, windows)
         except (OSError, StorageError) as err:  # vanished, permission denied, I/O error
-            log.warning("quarantined %s: cannot be read (%s)", uri, err)
+            log.warning("quarantined %s: cannot be read (%s)", uri, printable(str(err)))
             result.quarantine.append(
-                _bad(uri, name, lf.size, None, "unreadable", f"{type(err).__name__}: {err}")
+                _bad(
+                    uri,
+                    name,
+                    lf.size,
+                    None,
+                    "unreadable",
+                    printable(f"{type(err).__name__}: {err}"),
+                    raw_uri,
+                )
             )
             continue
         if row is not None:
@@ -200,6 +275,12 @@ def _probe_file(
     windows: WindowConfig,
 ) -> dict[str, Any] | None:
     """Hash and probe one landed file; its video row, or None (skipped or quarantined)."""
+    raw_uri = landing.uri(lf.key)
+    if lf.size > video.max_file_gb * 1e9:  # refused by its listed size: never read, never hashed
+        detail = f"{lf.size} bytes > max_file_gb={video.max_file_gb:g}"
+        log.warning("quarantined %s: file_too_large (%s)", uri, detail)
+        result.quarantine.append(_bad(uri, name, lf.size, None, "file_too_large", detail, raw_uri))
+        return None
     with landing.local_path(lf.key) as path:
         vid = sha256_file(path)
         if vid in known:
@@ -207,36 +288,25 @@ def _probe_file(
             result.skipped_known.append(uri)
             return None
         if vid in seen:
-            result.quarantine.append(_bad(uri, name, lf.size, vid, "duplicate", seen[vid]))
+            result.quarantine.append(_bad(uri, name, lf.size, vid, "duplicate", seen[vid], raw_uri))
             return None
         try:
-            probe = probe_video(path)
+            probe = probe_video(path, limits=video)
         except VideoError as err:
             log.warning("quarantined %s: %s", uri, err)
-            result.quarantine.append(_bad(uri, name, lf.size, vid, err.reason, err.detail))
+            result.quarantine.append(_bad(uri, name, lf.size, vid, err.reason, err.detail, raw_uri))
             return None
     seen[vid] = uri
     chunks = plan_chunks(vid, probe.fps, probe.frame_count, video, windows)
-    return _video_row(vid, uri, name, lf, probe, video, chunks)
+    return _video_row(vid, uri, raw_uri, name, lf, probe, video, chunks)
 
 
-def is_utf8(text: str) -> bool:
-    """Whether a name decoded from the file system is valid UTF-8 (no surrogate escapes)."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def printable(text: str) -> str:
-    """A name as UTF-8 text: undecodable bytes shown as ``\\xNN`` (lossless for reading)."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def _bad(uri: str, name: str, size: int, vid: str | None, reason: str, detail: str) -> dict:
+def _bad(
+    uri: str, name: str, size: int, vid: str | None, reason: str, detail: str, raw_uri: str
+) -> dict:
     return {
         "uri": uri,
+        "uri_bytes": raw_bytes(raw_uri),
         "file_name": name,
         "size_bytes": size,
         "video_id": vid,
@@ -245,11 +315,14 @@ def _bad(uri: str, name: str, size: int, vid: str | None, reason: str, detail: s
     }
 
 
-def _video_row(vid, uri, name, lf: LandedFile, probe: VideoProbe, video: VideoConfig, chunks):
+def _video_row(
+    vid, uri, raw_uri, name, lf: LandedFile, probe: VideoProbe, video: VideoConfig, chunks
+):
     w, h = normalized_size(probe.width, probe.height, video.short_side)
     return {
         "video_id": vid,
         "uri": uri,
+        "uri_bytes": raw_bytes(raw_uri),
         "file_name": name,
         "size_bytes": probe.size_bytes,
         "duration_sec": probe.duration_sec,
