@@ -33,14 +33,14 @@ _STATION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def validate_partition(date: str, station: str) -> None:
     """Raise ``ValueError`` for a date or station name that cannot be a hive folder."""
     problems = []
-    if not _DATE_RE.match(date):
+    if not _DATE_RE.fullmatch(date):  # fullmatch: `$` also matches before a final \n
         problems.append(f"date {date!r} is not YYYY-MM-DD")
     else:
         try:
             datetime.date.fromisoformat(date)
         except ValueError:
             problems.append(f"date {date!r} is not a calendar date")
-    if not _STATION_RE.match(station):
+    if not _STATION_RE.fullmatch(station):
         problems.append(f"station {station!r} must match {_STATION_RE.pattern}")
     if problems:
         raise ValueError("; ".join(problems))
@@ -59,19 +59,41 @@ def _with_metadata(schema: pa.Schema, version: int, extra: Mapping[str, Any] | N
     return schema.with_metadata(meta)
 
 
+# what pyarrow raises for a value its column cannot hold (OverflowError: an int beyond int64;
+# UnicodeEncodeError: a str with lone surrogates, e.g. a file name that is not UTF-8)
+_BAD_VALUE = (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError)
+
+
 def to_arrow(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
-    """Rows (dicts) -> Arrow table of exactly ``schema``; missing or extra columns are errors."""
+    """Rows (dicts) -> Arrow table of exactly ``schema``; missing or extra columns, nulls in
+    non-nullable columns and values a column cannot hold are ``TableSchemaError``s naming the
+    row and column."""
     names = set(schema.names)
+    required = [f.name for f in schema if not f.nullable]
     for i, row in enumerate(rows):
         missing, extra = names - set(row), set(row) - names
         if missing or extra:
             raise TableSchemaError(
                 f"row {i}: missing columns {sorted(missing)}, unexpected columns {sorted(extra)}"
             )
+        nulls = [n for n in required if row[n] is None]
+        if nulls:
+            raise TableSchemaError(f"row {i}: null in non-nullable columns {nulls}")
     try:
         return pa.Table.from_pylist(list(rows), schema=schema)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        raise TableSchemaError(str(exc)) from exc
+    except _BAD_VALUE as exc:
+        raise TableSchemaError(f"{_first_bad_value(rows, schema)}: {exc}") from exc
+
+
+def _first_bad_value(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> str:
+    """'row i, column c' of the first value its column cannot hold (only after a failure)."""
+    for i, row in enumerate(rows):
+        for f in schema:
+            try:
+                pa.array([row[f.name]], type=f.type)
+            except _BAD_VALUE:
+                return f"row {i}, column {f.name!r}"
+    return f"{len(rows)} rows"
 
 
 def write_partition(
