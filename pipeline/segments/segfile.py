@@ -162,7 +162,11 @@ def _number(value: Any, what: str, problems: list[str]) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(f"{what} must be a number, got {value!r}")
         return math.nan
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:  # an integer literal beyond float range (JSON allows any digits)
+        problems.append(f"{what} is out of range, got a {value.bit_length()}-bit integer")
+        return math.nan
 
 
 def _parse_segment(i: int, raw: Any, problems: list[str]) -> Segment | None:
@@ -223,7 +227,9 @@ def read_segments(path: str | Path) -> SegmentFile:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
+    except UnicodeDecodeError as exc:
+        raise SegmentFileError(str(path), [f"not UTF-8 text: {exc}"]) from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON, > 4300 digits, nested too deep
         raise SegmentFileError(str(path), [f"invalid JSON: {exc}"]) from exc
     return parse_segments(data, str(path))
 
