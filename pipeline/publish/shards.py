@@ -30,7 +30,6 @@ import hashlib
 import io
 import json
 import logging
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +41,7 @@ import pyarrow.parquet as pq
 import webdataset as wds
 
 from pipeline.io import keys as layout
+from pipeline.io.scratch import scratch_dir
 from pipeline.io.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def write_shards(
     (module doc); returns the shards written, each sample's shard and the skipped segments."""
     if maxcount < 1 or maxsize < 1:
         raise ValueError(f"maxcount and maxsize must be >= 1, got {maxcount}, {maxsize}")
-    with tempfile.TemporaryDirectory(prefix="laps-shards-", dir=tmp_dir) as tmp:
+    with scratch_dir("laps-shards", dir=tmp_dir) as tmp:  # a killed run's is swept next time
         roller = _ShardRoller(store, date, station, Path(tmp), maxcount, maxsize)
         try:
             for sample in samples:

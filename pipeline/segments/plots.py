@@ -126,9 +126,8 @@ def write_energy_plots(
 ) -> list[str]:
     """One energy PNG per video (energy, its EMA, thresholds, predicted boundaries) under
     ``plots/date=D/station=S/<stem>.energy.png`` (at most ``limit`` videos); their keys."""
-    import tempfile
-
     from pipeline.io.keys import energy_plot_key
+    from pipeline.io.scratch import scratch_dir
 
     bounds: dict[str, set[float]] = {}
     for s in segment_rows:
@@ -137,7 +136,7 @@ def write_energy_plots(
     keys = []
     for stem, c in sorted(energy_curves(energy_rows, chosen).items()):
         key = energy_plot_key(date, station, stem)
-        with tempfile.TemporaryDirectory(prefix="laps-plot-") as tmp:
+        with scratch_dir("laps-plot") as tmp:  # a killed run's is swept by the next one
             png = plot_energy(
                 Path(tmp) / "e.png", c.times, c.energy, c.smoothed, c.thr_on, c.thr_off,
                 pred_boundaries=sorted(bounds.get(stem, set())), title=stem,

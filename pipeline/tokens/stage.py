@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from pipeline.context import Progress, StageSummary, no_progress
 from pipeline.errors import NoTokenizerError, StorageKeyError, TokenizerError
 from pipeline.io import schemas
 from pipeline.io.keys import TOKENIZER_CURRENT, tokenizer_key
+from pipeline.io.scratch import scratch_dir
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, read_table, write_partition
 from pipeline.tokens.plots import LOSS_PNG_NAME, plot_loss
@@ -106,7 +106,8 @@ def train_or_reuse(
             current.get("history", []),
             current.get("loss_plot_key"),
         )
-    with tempfile.TemporaryDirectory(prefix="laps-train-") as tmp, ExitStack() as stack:
+    # scratch_dir: removed on any exit; what a SIGKILLed run left is removed by the next one
+    with scratch_dir("laps-train") as tmp, ExitStack() as stack:
         local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
         videos = load_videos(local, cfg)
         result = train_tokenizer(
