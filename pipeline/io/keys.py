@@ -114,28 +114,43 @@ def file_stem(file_name: str) -> str:
 
 
 _UNSAFE_IN_KEYS = re.compile(r"[\\\x00-\x1f\x7f]")
+# a stem plus "-<video_id[:8]>" and ".segments.json" stays under the 255-byte file name limit
+MAX_STEM_BYTES = 200
 
 
 def output_stem(file_name: str) -> str:
     """``file_stem`` made safe to name store objects: backslashes (also those ``printable``
-    writes for bytes that are not UTF-8) and control characters become ``_``."""
-    return _UNSAFE_IN_KEYS.sub("_", file_stem(file_name)) or "_"
+    writes for bytes that are not UTF-8) and control characters become ``_``; cut to
+    ``MAX_STEM_BYTES`` of UTF-8 (a 250-byte video name made a segment file name too long)."""
+    stem = _UNSAFE_IN_KEYS.sub("_", file_stem(file_name)) or "_"
+    while len(stem.encode("utf-8", "surrogatepass")) > MAX_STEM_BYTES:
+        stem = stem[:-1]
+    return stem
 
 
 def video_stems(videos: Iterable[Mapping[str, Any]]) -> dict[str, str]:
     """video_id -> the stem that names the video's outputs (segment file, plot, baselines).
 
     The file's ``output_stem``, except that a stem two videos of the partition share gets
-    ``-<video_id[:8]>`` appended, so no two videos ever write the same key."""
+    ``-<video_id[:8]>`` appended (again, while another video's name is already that), so no two
+    videos ever write the same key."""
     rows = list(videos)
     counts: dict[str, int] = {}
     for v in rows:
         stem = output_stem(v["file_name"])
         counts[stem] = counts.get(stem, 0) + 1
+    taken = {stem for stem, n in counts.items() if n == 1}
     out = {}
     for v in sorted(rows, key=lambda r: r["video_id"]):
         stem = output_stem(v["file_name"])
-        out[v["video_id"]] = stem if counts[stem] == 1 else f"{stem}-{v['video_id'][:8]}"
+        if counts[stem] == 1:
+            out[v["video_id"]] = stem
+            continue
+        name = f"{stem}-{v['video_id'][:8]}"
+        while name in taken:  # e.g. a.mp4 and a.mov beside a file named a-<their id8>.mp4
+            name += f"-{v['video_id'][:8]}"
+        taken.add(name)
+        out[v["video_id"]] = name
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pyarrow as pa
 from hypothesis import strategies as st
 
+from pipeline.io.names import printable
 from pipeline.segments.segfile import IDLE_LABEL, Segment
 
 LABELS = ("active", IDLE_LABEL)
@@ -139,8 +140,6 @@ def rows_strategy(schema: pa.Schema, *, max_rows: int = 5) -> st.SearchStrategy[
 def names(draw) -> str:
     """A file name as the pipeline stores it: decoded from raw bytes with surrogateescape (how
     Python lists a name that is not UTF-8), then made printable (``\\xNN`` for such bytes)."""
-    from pipeline.ingest.landing import printable
-
     raw = draw(st.binary(min_size=1, max_size=24))
     return printable(raw.decode("utf-8", "surrogateescape"))
 

@@ -18,10 +18,13 @@ from pathlib import Path
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from property.strategies import names
 
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.ingest.landing import normalized_frame_count, plan_chunks, window_count
 from pipeline.io import keys
+from pipeline.io.names import is_utf8, printable, raw_bytes
+from pipeline.io.storage import LocalStorage
 from pipeline.io.storage.base import check_key
 from pipeline.io.tables import partition_key, validate_partition
 from pipeline.io.video import sha256_file, source_index
@@ -29,6 +32,7 @@ from pipeline.publish.jsonl import step_id
 from pipeline.segments.stage import segment_id
 
 HEX = re.compile(r"^[0-9a-f]+$")
+D, S = "2026-03-01", "st1"
 hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 frames = st.integers(0, 10**9)
 versions = st.text(min_size=1, max_size=20)
@@ -140,6 +144,28 @@ def test_negative_shard_index_is_rejected():
         keys.shard_name(-1)
 
 
+# --- file names: exact bytes plus a printable form ---------------------------------------
+@given(st.binary(max_size=40))
+@example(b"take\xff.mp4")
+@example("é".encode("latin-1"))
+def test_file_names_are_stored_losslessly(raw):
+    """A name as Python lists it (undecodable bytes as surrogate escapes) gives back its exact
+    bytes; its printable form is UTF-8 text, the name itself when the name is UTF-8."""
+    name = raw.decode("utf-8", "surrogateescape")
+    assert raw_bytes(name) == raw
+    shown = printable(name)
+    shown.encode("utf-8")  # never raises: what the tables and logs hold
+    try:
+        raw.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
+    assert is_utf8(name) == utf8
+    assert (shown == name) == utf8
+    if not utf8:
+        assert "\\x" in shown
+
+
 # --- keys and partition validation ---------------------------------------------------------
 def _partition_keys(date: str, station: str, vid: str, sid: str) -> list[tuple[str, str]]:
     """Every key template of one partition, with the prefix it must stay under."""
@@ -206,32 +232,38 @@ def test_file_stem_is_the_last_part_without_its_suffix(name):
     assert name.rstrip("/").rsplit("/", 1)[-1].startswith(stem)
 
 
-@given(
-    st.lists(
-        st.tuples(hex64, st.sampled_from(["a", "a.mp4", "a.mov", "b.mp4", "c/a.mp4"])),
-        max_size=6,
-        unique_by=lambda r: r[0],
-    )
+file_names = st.one_of(
+    st.sampled_from(["a", "a.mp4", "a.mov", "b.mp4", "c/a.mp4", "a\\b.mp4", "a_b.mp4"]),
+    st.text(min_size=1, max_size=300).map(printable),  # long, odd and escaped names
+    names(),
 )
-def test_video_stems_are_unique_and_deterministic(videos):
+
+
+@given(st.lists(st.tuples(hex64, file_names), max_size=6, unique_by=lambda r: r[0]))
+@example([("a" * 64, "x" * 250 + ".mp4")])  # made a 264-byte segment file name
+@example([("a" * 64, "é" * 126 + ".mp4"), ("b" * 64, "é" * 126 + ".mov")])
+@example(  # a suffixed stem equal to another video's own stem
+    [("aa" + "0" * 62, "a.mp4"), ("bb" + "0" * 62, "a.mov"), ("cc" + "0" * 62, "a-aa000000.mp4")]
+)
+def test_video_stems_are_unique_safe_keys(videos):
     rows = [{"video_id": v, "file_name": f} for v, f in videos]
     stems = keys.video_stems(rows)
     assert set(stems) == {v for v, _ in videos}
     assert len(set(stems.values())) == len(stems)
     assert keys.video_stems(list(reversed(rows))) == stems
+    for stem in stems.values():
+        for prefix, key in (
+            (keys.segments_prefix(D, S), keys.segment_file_key(D, S, stem)),
+            (keys.plots_prefix(D, S), keys.energy_plot_key(D, S, stem)),
+        ):
+            assert check_key(key) == key and key.startswith(prefix)
+            assert key.count("/") == prefix.count("/")  # the stem adds no folder
+            assert len(key.rsplit("/", 1)[-1].encode("utf-8")) <= 255  # NAME_MAX
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="video_stems: the suffixed name of a shared stem can equal another video's own "
-    "stem (a.mp4 + a.mov + a-<id8>.mp4): two videos would write one segment file",
-)
-def test_video_stems_unique_when_a_file_is_named_like_a_suffixed_stem():
-    a, b = "aa" + "0" * 62, "bb" + "0" * 62
-    rows = [
-        {"video_id": a, "file_name": "a.mp4"},
-        {"video_id": b, "file_name": "a.mov"},
-        {"video_id": "cc" + "0" * 62, "file_name": f"a-{a[:8]}.mp4"},
-    ]
-    stems = keys.video_stems(rows)
-    assert len(set(stems.values())) == len(rows), stems
+def test_a_long_video_name_gives_a_segment_file_the_file_system_takes(tmp_path):
+    stems = keys.video_stems([{"video_id": "a" * 64, "file_name": "x" * 250 + ".mp4"}])
+    store = LocalStorage(tmp_path)
+    key = keys.segment_file_key(D, S, stems["a" * 64])
+    store.write_bytes(key, b"{}")
+    assert store.read_bytes(key) == b"{}"
