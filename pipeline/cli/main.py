@@ -24,6 +24,16 @@ def _progress() -> Progress:
     )
 
 
+def reachable_store(settings):
+    """The ``$LAPS_STORE_URI`` store, checked before any work: an S3 store that cannot be
+    reached is one line in a few seconds (``LAPS_S3_PROBE_TIMEOUT``), not after every retry."""
+    from pipeline.io.storage.s3 import check_reachable
+
+    store = settings.store()
+    check_reachable(store, "LAPS_STORE_URI")
+    return store
+
+
 class LapsGroup(click.Group):
     """Turns every ``LapsError`` into one clear line on stderr and exit code 2."""
 
@@ -86,8 +96,16 @@ def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
     from pipeline.io.settings import LapsSettings
 
     settings = LapsSettings.from_env(catalog_path=catalog_path)
+    store = reachable_store(settings)
     try:
-        cols, rows = catalog.query(settings.catalog_path, settings.store(), sql)
+        cols, rows = catalog.query(settings.catalog_path, store, sql)
+    except OSError as exc:  # pyarrow's S3 reads fail as OSError
+        from pipeline.errors import StorageError
+        from pipeline.io.storage import S3Settings
+
+        cause = S3Settings.from_env().redact(str(exc))
+        msg = f"reading the tables of {settings.store_uri}: {cause}"
+        raise StorageError(msg, settings.store_uri) from exc
     except duckdb.Error as exc:
         console.print(f"[red]query failed:[/] {exc}")
         known = catalog.table_names(settings.store())
@@ -224,7 +242,7 @@ def train_tokenizer(
     settings = LapsSettings.from_env()
     cfg = load_config(config_path, epochs=epochs, max_train_seconds=max_seconds)
     info = train_or_reuse(
-        settings.store(),
+        reachable_store(settings),
         cfg.tokenizer_config(),
         station=station,
         force=force,
@@ -271,7 +289,7 @@ def export_lerobot_cmd(
     from pipeline.publish.lerobot import DEFAULT_TASK, default_out_dir, export_lerobot
 
     settings = LapsSettings.from_env()
-    store = settings.store()
+    store = reachable_store(settings)
     parts = []
     for p in partitions:
         date, sep, station = p.partition("/")
