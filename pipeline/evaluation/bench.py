@@ -24,10 +24,11 @@ import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from pipeline.io.scratch import scratch_dir
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def measure_end_to_end(video: Path, checkpoint: Path) -> dict[str, float]:
     probe = probe_video(video)
     size = normalized_size(probe.width, probe.height, vc.short_side)
     windows = codes = 0
-    with tempfile.TemporaryDirectory(prefix="laps-bench-") as tmp:
+    with scratch_dir("laps-bench") as tmp:
         for chunk in plan_chunks(vid, probe.fps, probe.frame_count, vc, wc):
             for i, batch in enumerate(track_chunk(video, chunk, vc, wc, tc, size)):
                 save_tracks(batch, Path(tmp) / f"c{chunk['chunk_index']}-p{i}.npz")

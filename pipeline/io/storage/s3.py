@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -363,7 +362,9 @@ class S3Storage(Storage):
         """Download to a temp folder (file keeps the key's name); removed on exit."""
         full = self._full(key)
         uri = self.uri(key)
-        with tempfile.TemporaryDirectory(prefix="laps-s3-read-") as tmpdir:
+        from pipeline.io.scratch import scratch_dir  # imports this package's base
+
+        with scratch_dir("laps-s3-read") as tmpdir:
             path = Path(tmpdir) / full.rsplit("/", 1)[-1]
             self._call(
                 "download", uri,
@@ -376,7 +377,9 @@ class S3Storage(Storage):
     def writer_path(self, key: str, suffix: str = "") -> Iterator[Path]:
         """Yield a path in a private temp folder; upload it to ``key`` on normal exit."""
         full = self._full(key)
-        with tempfile.TemporaryDirectory(prefix="laps-s3-write-") as tmpdir:
+        from pipeline.io.scratch import scratch_dir
+
+        with scratch_dir("laps-s3-write") as tmpdir:
             tmp = Path(tmpdir) / temp_name(full.rsplit("/", 1)[-1], suffix)
             yield tmp
             if not tmp.is_file():
