@@ -59,6 +59,7 @@ def videos(
             "quarantined": len(result.quarantine),
             "skipped_already_ingested": len(result.skipped_known),
             "drop_reasons": dg.MetadataValue.json(result.drop_reasons()),
+            "not_taken": dg.MetadataValue.json(summary.extra["not_taken"]),
             "table": dg.MetadataValue.path(storage.store().uri(summary.keys["videos"])),
             "preview": dg.MetadataValue.md(_preview(result.videos)),
         },

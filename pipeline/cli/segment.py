@@ -41,8 +41,9 @@ from rich.table import Table
 from pipeline.context import Progress as ProgressFn
 from pipeline.context import StageSummary, no_progress
 from pipeline.errors import ConfigError
-from pipeline.ingest.landing import folder_file, is_candidate
+from pipeline.ingest.landing import folder_file, is_candidate, not_taken_reason
 from pipeline.io.keys import SEGMENT_SUFFIX
+from pipeline.io.names import printable
 from pipeline.io.storage import LocalStorage, ObjectInfo
 from pipeline.io.tables import read_partition, validate_partition
 from pipeline.stages import (
@@ -69,6 +70,7 @@ class FolderRun:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     skipped_known: list[str] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)  # videos failed after ingest
+    not_taken: list[dict[str, str]] = field(default_factory=list)  # hidden, other extensions
     summary: dict[str, Any] = field(default_factory=dict)
     tokenizer: str = ""
     published: dict[str, Any] = field(default_factory=dict)  # the publish stage's summary
@@ -79,17 +81,28 @@ def input_files(input_dir: Path, *, recursive: bool, exclude: Path | None) -> li
     """Video files of the input folder, sorted (see module doc): the rule of Dagster's landing
     discovery (``is_candidate``), so a link out of the folder is listed (to be quarantined,
     never read) and linked folders are not descended."""
+    return _scan(input_dir, recursive=recursive, exclude=exclude)[0]
+
+
+def _scan(
+    input_dir: Path, *, recursive: bool, exclude: Path | None
+) -> tuple[list[Path], list[dict[str, str]]]:
+    """``input_files`` and the files left out with the reason (hidden, not_a_video)."""
     store = LocalStorage(input_dir)
-    out = []
+    out, left_out = [], []
     for p in sorted(input_dir.glob("**/*" if recursive else "*")):
         key = p.relative_to(input_dir).as_posix()
         info = store.info(key)
-        if info is None or not is_candidate(info):
+        if info is None:
+            continue
+        if not is_candidate(info):
+            if exclude is None or exclude not in Path(store.root, key).parents:
+                left_out.append({"file": printable(key), "reason": not_taken_reason(info) or "-"})
             continue
         if exclude is not None and exclude in Path(store.root, key).parents:
             continue
         out.append(p)
-    return out
+    return out, left_out
 
 
 def default_station(input_dir: Path) -> str:
@@ -129,9 +142,10 @@ def run_folder(
     check_folders(input_dir, output_dir)
     if checkpoint is not None:
         validate_checkpoint(checkpoint)  # a bad file is refused before tracking starts
-    listed = input_files(input_dir, recursive=recursive, exclude=output_dir.resolve())
+    listed, left_out = _scan(input_dir, recursive=recursive, exclude=output_dir.resolve())
     files = _infos(input_dir, listed)
     run = FolderRun(date or default_date(files), station or default_station(input_dir))
+    run.not_taken = left_out
     check_partition_options(run.date, run.station)
     ctx = StageContext(
         store=LocalStorage(output_dir),
@@ -337,6 +351,10 @@ def _report(run: FolderRun, output_dir: Path) -> None:
         console.print(
             f"[yellow]quarantined[/] {escape(q['file_name'])}: {q['reason']} {escape(q['detail'])}"
         )
+    if run.not_taken:
+        shown = ", ".join(f"{x['file']} ({x['reason']})" for x in run.not_taken[:5])
+        more = f" and {len(run.not_taken) - 5} more" if len(run.not_taken) > 5 else ""
+        console.print(f"[dim]not taken:[/] {escape(shown)}{more}")
     for uri in run.skipped_known:
         console.print(f"[yellow]skipped[/] {escape(uri)}: already ingested in another partition")
     for f in run.failures:

@@ -98,13 +98,21 @@ def landing_candidates(
     return [info for info in landing.list("") if is_candidate(info, suffixes)]
 
 
+def not_taken_reason(info: ObjectInfo, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> str | None:
+    """Why discovery leaves a listed object out (``hidden``, ``not_a_video``), or None."""
+    if any(part.startswith(".") for part in info.key.split("/")):
+        return "hidden"
+    if not info.escapes_root and not info.key.lower().endswith(tuple(s.lower() for s in suffixes)):
+        return "not_a_video"
+    return None
+
+
 def is_candidate(info: ObjectInfo, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> bool:
     """Whether discovery takes one listed object (:func:`landing_candidates`; the rule
     ``laps segment`` applies to its input folder too)."""
-    if not info.escapes_root and not info.key.lower().endswith(tuple(s.lower() for s in suffixes)):
-        return False
-    if any(part.startswith(".") for part in info.key.split("/")):
-        log.info("ignoring hidden file %s", printable(info.key))
+    reason = not_taken_reason(info, suffixes)
+    if reason is not None:
+        log.debug("not taking %s: %s", printable(info.key), reason)
         return False
     if info.escapes_root:
         log.info("%s: symbolic link out of the landing area; not followed (quarantined)",
@@ -117,6 +125,26 @@ def folder_file(info: ObjectInfo, station: str, date: str) -> LandedFile:
     date are given; a link out of the folder is marked like :func:`landed_file` marks it."""
     problem = SYMLINK_OUTSIDE if info.escapes_root else None
     return LandedFile(info.key, station, date, info.size, info.mtime, problem)
+
+
+def not_taken(
+    landing: Storage, date: str | None = None, station: str | None = None
+) -> list[dict[str, str]]:
+    """Every listed file discovery leaves out, with the reason (``hidden``, ``not_a_video``,
+    ``no_station_folder``), optionally only those of one (date, station): what the ingest
+    summary reports, so no landed file is dropped silently."""
+    out = []
+    for info in landing.list(""):
+        reason = not_taken_reason(info)
+        lf = landed_file(info)
+        if reason is None and lf is None:
+            reason = "no_station_folder"
+        if reason is None:
+            continue
+        if station is not None and (lf is None or (lf.date, lf.station) != (date, station)):
+            continue
+        out.append({"file": printable(info.key), "reason": reason})
+    return out
 
 
 def discover(landing: Storage, suffixes: tuple[str, ...] = VIDEO_SUFFIXES) -> list[LandedFile]:

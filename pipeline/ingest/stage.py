@@ -11,7 +11,14 @@ from typing import Any
 
 from pipeline.config import VideoConfig, WindowConfig
 from pipeline.context import StageSummary
-from pipeline.ingest.landing import IngestResult, LandedFile, discover, ingest_files, plan_chunks
+from pipeline.ingest.landing import (
+    IngestResult,
+    LandedFile,
+    discover,
+    ingest_files,
+    not_taken,
+    plan_chunks,
+)
 from pipeline.io import schemas
 from pipeline.io.storage import Storage
 from pipeline.io.tables import read_partition, read_table, write_partition
@@ -53,6 +60,7 @@ def ingest_partition(
 ) -> tuple[IngestResult, StageSummary]:
     """Probe every video landed for (date, station) (or the ``files`` given, e.g. a flat folder
     with no station folders); write the videos and quarantine tables."""
+    files_given = files
     if files is None:
         files = partition_files(landing, date, station)
     known = known_videos(store, exclude=(date, station))
@@ -60,7 +68,17 @@ def ingest_partition(
         landing, files, known=known, video=video, windows=windows, on_file=on_file
     )
     meta = {"video_config": video.model_dump(), "window_config": windows.model_dump()}
-    summary = StageSummary(extra={"landed": len(files), "skipped_known": len(result.skipped_known)})
+    left_out = not_taken(landing, date, station) if files_given is None else []
+    if left_out:
+        log.info("%s/%s: %d landed file(s) not taken (%s)", date, station, len(left_out),
+                 ", ".join(f"{x['file']}: {x['reason']}" for x in left_out[:10]))  # fmt: skip
+    summary = StageSummary(
+        extra={
+            "landed": len(files),
+            "skipped_known": len(result.skipped_known),
+            "not_taken": left_out[:100],  # hidden files, other extensions: reported, not rows
+        }
+    )
     for name, rows, schema, version in (
         ("videos", result.videos, schemas.VIDEOS, schemas.VIDEOS_VERSION),
         ("quarantine", result.quarantine, schemas.QUARANTINE, schemas.QUARANTINE_VERSION),

@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow.fs as pafs
 
 from pipeline.errors import StorageKeyError, StorageKeyNameError
+from pipeline.io.names import printable
 from pipeline.io.storage.base import (
     ObjectInfo,
     Storage,
@@ -89,7 +90,11 @@ class LocalStorage(Storage):
             log.warning("not listing %s: its folder leads outside the root", base)
             return []  # (the link itself is listed, escapes_root, by a listing above it)
         found = []
-        for dirpath, dirs, files in os.walk(base):  # never follows linked folders
+        def unlistable(err: OSError) -> None:  # e.g. permission denied: say so, go on
+            log.warning("cannot list %s (%s): its files are not taken",
+                        printable(str(err.filename)), err.strerror or err)  # fmt: skip
+
+        for dirpath, dirs, files in os.walk(base, onerror=unlistable):  # never follows links
             rel_dir = Path(dirpath).relative_to(self._root).as_posix()
             linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
             for name in (*files, *linked):

@@ -55,3 +55,25 @@ def test_an_unreadable_file_is_quarantined_and_the_others_are_segmented(tmp_path
     assert [(r["file_name"], r["reason"]) for r in q] == [("b.mp4", "unreadable")]
     assert "Permission denied" in q[0]["detail"]
     assert (out / "a.segments.json").is_file() and not (out / "b.segments.json").exists()
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_the_rest_discovered(tmp_path):
+    land = tmp_path / "landing"
+    render_video(land / "st1" / "2026-01-02" / "a.mp4", seconds=2, seed=63, preset="test",
+                 shake=False)  # fmt: skip
+    locked = land / "st2"
+    locked.mkdir()
+    (locked / "b.mp4").write_bytes(b"x")
+    locked.chmod(0)
+    code = ("import logging, sys; logging.basicConfig(stream=sys.stdout);"
+            "from pipeline.ingest.landing import discover;"
+            "from pipeline.io.storage import open_storage;"
+            f"print([f.key for f in discover(open_storage({str(land)!r}))])")  # fmt: skip
+    try:
+        proc = subprocess.run(_as_user([sys.executable, "-c", code]), capture_output=True,
+                              text=True, timeout=300, cwd=Path(__file__).parents[3])  # fmt: skip
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 0, proc.stderr
+    assert "['st1/2026-01-02/a.mp4']" in proc.stdout
+    assert f"cannot list {locked}" in proc.stdout and "its files are not taken" in proc.stdout

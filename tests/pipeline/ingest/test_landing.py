@@ -164,3 +164,24 @@ def test_a_file_over_the_size_limit_is_quarantined_without_being_read(tmp_path, 
         ("big.mp4", "file_too_large")
     ]
     assert "max_file_gb=1e-06" in result.quarantine[0]["detail"]
+
+
+def test_every_landed_file_not_taken_is_reported_with_a_reason(tmp_path):
+    day = tmp_path / "landing" / "st1" / "2026-01-05"
+    make_video(day / "a.mp4", frames=30)
+    (day / "notes.txt").write_text("shift notes")
+    make_video(day / "._a.mp4", frames=30)
+    make_video(tmp_path / "landing" / "loose.mp4", frames=30)  # no station folder
+    make_video(tmp_path / "landing" / "st2" / "2026-01-05" / "b.mp4", frames=30)
+    landing, store = open_storage(tmp_path / "landing"), open_storage(tmp_path / "store")
+    _, summary = ingest_partition(
+        landing, store, "2026-01-05", "st1", video=VideoConfig(), windows=WIN
+    )
+    assert summary.rows["videos"] == 1
+    assert sorted((x["file"], x["reason"]) for x in summary.extra["not_taken"]) == [
+        ("st1/2026-01-05/._a.mp4", "hidden"),
+        ("st1/2026-01-05/notes.txt", "not_a_video"),
+    ]
+    from pipeline.ingest.landing import not_taken
+
+    assert {"file": "loose.mp4", "reason": "no_station_folder"} in not_taken(landing)
