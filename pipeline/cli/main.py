@@ -43,6 +43,10 @@ class LapsGroup(click.Group):
         try:
             return super().invoke(ctx)
         except LapsError as exc:
+            if ctx.params.get("verbose"):  # -v: the traceback too, for a bug report
+                import traceback
+
+                traceback.print_exc()
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
 

@@ -263,3 +263,14 @@ def test_a_bad_date_or_station_is_one_line_naming_the_option(tmp_path, args, mes
     assert result.exit_code == 2, result.output
     assert result.output.startswith(message) and result.output.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_user_mistake_shows_its_traceback_only_with_v(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    args = ["segment", "--input", str(folder), "--output", str(tmp_path / "o"), "--date", "x"]
+    quiet = CliRunner().invoke(main, args)
+    loud = CliRunner().invoke(main, ["-v", *args])
+    assert quiet.exit_code == loud.exit_code == 2
+    assert "Traceback" not in quiet.output and "Traceback" in loud.output
+    assert loud.output.rstrip().endswith("error: --date 'x' is not YYYY-MM-DD")
