@@ -324,11 +324,13 @@ def export_lerobot_cmd(
 
 def _register_commands() -> None:
     """Commands kept in their own modules (each is a few hundred lines)."""
+    from pipeline.cli.eval_tokenizer import eval_tokenizer
     from pipeline.cli.evaluate import eval_
     from pipeline.cli.segment import segment
 
     main.add_command(segment)
     main.add_command(eval_)
+    main.add_command(eval_tokenizer)
 
 
 _register_commands()
