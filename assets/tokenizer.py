@@ -34,6 +34,7 @@ def motion_tokenizer(
         "checkpoint": dg.MetadataValue.path(store.uri(summary.keys["checkpoint"])),
         "final_train_loss": info["final_train_loss"],
         "final_val_loss": info["final_val_loss"],
+        "device": info["device"],
         "loss_curve": dg.MetadataValue.md(_loss_table(info["history"])),
     }
     if info["loss_plot_key"]:
@@ -70,6 +71,7 @@ def latent_codes(
             "tokenizer_version": info["tokenizer_version"],
             "codebook_size": info["codebook_size"],
             "distinct_codes": info["distinct_codes"],
+            "device": info["device"],
         },
         check_results=[
             dg.AssetCheckResult(check_name="token_range", passed=info["codes_in_range"])

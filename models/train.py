@@ -1,4 +1,8 @@
-"""Train the motion tokenizer on track files (CPU, deterministic) and write its artifacts.
+"""Train the motion tokenizer on track files (deterministic) and write its artifacts.
+
+``device`` (``models.device``: ``auto`` | ``cpu`` | ``cuda``) picks the Lightning accelerator:
+CPU trains in 32-bit as before; CUDA trains with mixed precision (``bf16-mixed`` where the GPU
+supports it, else ``16-mixed``). The checkpoint is always saved from CPU weights.
 
 ``out_dir`` receives ``tokenizer.pt`` (see ``models.checkpoint``), ``loss.csv``, ``loss.png``
 and Lightning's own logs under ``lightning_logs/``. Nothing is written elsewhere.
@@ -22,6 +26,7 @@ from lightning.pytorch.loggers import CSVLogger
 
 from models.checkpoint import save_checkpoint
 from models.data import TrackWindowDataModule, VideoWindows
+from models.device import device_name, resolve_device, training_precision
 from models.lightning_module import TokenizerModule
 from models.tokenizer import TokenizerConfig, count_parameters
 
@@ -52,13 +57,20 @@ def _restore_determinism_flag() -> Iterator[None]:
 
 
 def _make_trainer(
-    cfg: TokenizerConfig, out_dir: Path, progress: bool, max_time_s: float | None, has_val: bool
+    cfg: TokenizerConfig,
+    out_dir: Path,
+    progress: bool,
+    max_time_s: float | None,
+    has_val: bool,
+    device: torch.device | None = None,
 ) -> L.Trainer:
     if not progress:  # "GPU available", tips and such: noise in pipeline logs
         logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    device = device or torch.device("cpu")
     return L.Trainer(
-        accelerator="cpu",
-        devices=1,
+        accelerator="cuda" if device.type == "cuda" else "cpu",
+        devices=[device.index or 0] if device.type == "cuda" else 1,
+        precision=training_precision(device),  # type: ignore[arg-type]
         max_epochs=cfg.max_epochs,
         max_time=None if max_time_s is None else {"seconds": max_time_s},
         deterministic=True,
@@ -91,9 +103,12 @@ def train_tokenizer(
     *,
     progress: bool = False,
     max_time_s: float | None = None,
+    device: str | torch.device = "cpu",
 ) -> TrainResult:
-    """Train on the windows of ``videos``; same inputs and seed give the same version (unless
-    ``max_time_s`` cuts training short)."""
+    """Train on the windows of ``videos``; same inputs, seed and device give the same version
+    (unless ``max_time_s`` cuts training short). ``device``: ``auto`` | ``cpu`` | ``cuda`` or a
+    resolved ``torch.device`` (``cuda`` without CUDA: ``ValueError``)."""
+    dev = device if isinstance(device, torch.device) else resolve_device(device)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -105,7 +120,9 @@ def train_tokenizer(
     if summary.n_train == 0:
         raise ValueError(f"no training windows in {len(videos)} videos: {summary}")
     module = TokenizerModule(cfg)
-    trainer = _make_trainer(cfg, out_dir, progress, max_time_s, has_val=summary.n_val > 0)
+    trainer = _make_trainer(
+        cfg, out_dir, progress, max_time_s, has_val=summary.n_val > 0, device=dev
+    )
     t0 = time.perf_counter()
     with _restore_determinism_flag(), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
@@ -123,6 +140,8 @@ def train_tokenizer(
         "history": history,
         "train_seconds": round(seconds, 3),
         "num_parameters": count_parameters(model),
+        "device": device_name(dev),
+        "precision": training_precision(dev),
     }
     ckpt = out_dir / CHECKPOINT_NAME
     version = save_checkpoint(ckpt, model, cfg, meta)

@@ -189,7 +189,8 @@ def _tokenizer(ctx: StageContext) -> StageSummary:
     return tokenizer_stage(
         ctx.store, ctx.config.tokenizer_config(),
         checkpoint=ctx.checkpoint, force=ctx.force_training,
-        max_time_s=ctx.config.tokenizer.max_train_seconds, progress=ctx.progress,
+        max_time_s=ctx.config.tokenizer.max_train_seconds, device=ctx.config.tokenizer.device,
+        progress=ctx.progress,
     )  # fmt: skip
 
 
@@ -198,7 +199,8 @@ def _codes(ctx: StageContext) -> StageSummary:
 
     return codes_stage(
         ctx.store, ctx.date, ctx.station, ctx.config.tokenizer_config(),
-        batch_size=ctx.config.tokenizer.inference_batch_size, progress=ctx.progress,
+        batch_size=ctx.config.tokenizer.inference_batch_size,
+        device=ctx.config.tokenizer.device, progress=ctx.progress,
     )  # fmt: skip
 
 

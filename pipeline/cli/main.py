@@ -172,6 +172,13 @@ BENCH_TARGETS = {
     show_default=True,
     help="codes: ingest to codes (decode, tracks, tokenizer); publish: the publish stage",
 )
+@click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="where the tokenizer measurement runs (auto: CUDA when present)",
+)
 def bench(
     json_path: Path | None,
     seconds: float,
@@ -182,6 +189,7 @@ def bench(
     repeats: int,
     no_append: bool,
     stage: str,
+    device: str,
 ) -> None:
     """Speed and memory on one CPU core (bench preset video): ingest -> codes, or publish."""
     import json
@@ -203,6 +211,7 @@ def bench(
                 long_factor=long_factor,
                 checkpoint=checkpoint,
                 repeats=repeats,
+                device=device,
                 on_step=status.update,
             )
     table = Table("figure", "value", "target")
@@ -252,6 +261,7 @@ def train_tokenizer(
         force=force,
         progress=True,
         max_time_s=cfg.tokenizer.max_train_seconds,
+        device=cfg.tokenizer.device,
     )
     verb = "trained" if info.trained else "reused (same config and training files)"
     console.print(f"tokenizer {info.version}: {verb} on {info.num_videos} videos")

@@ -7,7 +7,9 @@ memory (``ru_maxrss``) belongs to that measurement alone.
 
 - ``decode_fps``: source frames decoded per second (decode only, every frame, no conversion);
 - ``tracking_fps``: normalized frames per second through ``track_windows`` (frames pre-decoded);
-- ``tokenizer_windows_per_s``: windows per second through the tokenizer's encoder + FSQ;
+- ``tokenizer_windows_per_s``: windows per second through the tokenizer's encoder + FSQ, on
+  ``device`` (``--device``: ``cpu`` by default; ``cuda`` batches on the GPU with autocast, the
+  CPU side still one core; ``tokenizer_device`` says which);
 - ``end_to_end_realtime_factor``: video seconds per wall second for hash + probe + chunk plan +
   decode + tracks (written to disk) + codes, the code path of the assets;
 - ``ratio_to_decode``: end-to-end throughput / decode-only throughput;
@@ -105,12 +107,14 @@ def measure_tracking(video: Path) -> dict[str, float]:
     }
 
 
-def measure_tokenizer(checkpoint: Path, windows: int = 1024) -> dict[str, float]:
+def measure_tokenizer(
+    checkpoint: Path, windows: int = 1024, device: str = "cpu"
+) -> dict[str, float | str]:
     import numpy as np
 
     from pipeline.tokens.stage import checkpoint_runner
 
-    runner = checkpoint_runner(checkpoint, batch_size=256)
+    runner = checkpoint_runner(checkpoint, batch_size=256, device=device)
     cfg = runner.config
     rng = np.random.default_rng(0)
     vel = (rng.standard_normal((windows, cfg.steps, cfg.num_points, 2)) * 0.01).astype(np.float32)
@@ -118,7 +122,12 @@ def measure_tokenizer(checkpoint: Path, windows: int = 1024) -> dict[str, float]
     t0 = time.perf_counter()
     runner.encode(vel)
     wall = time.perf_counter() - t0
-    return {"windows": windows, "wall_s": wall, "tokenizer_windows_per_s": windows / wall}
+    return {
+        "windows": windows,
+        "wall_s": wall,
+        "tokenizer_windows_per_s": windows / wall,
+        "device": runner.device_name,
+    }
 
 
 def measure_end_to_end(video: Path, checkpoint: Path) -> dict[str, float]:
@@ -164,15 +173,17 @@ _MEASURES = {
 
 
 def child_main(argv: list[str]) -> None:
-    """Entry of a measurement child: ``python -m pipeline.evaluation.bench <measure> <args...>``."""
+    """Entry of a measurement child: ``python -m pipeline.evaluation.bench <measure> <args...>``
+    (paths; ``--device=<cpu|cuda>`` for the tokenizer measurement)."""
     _single_core()
     name, *args = argv
-    result = _MEASURES[name](*[Path(a) for a in args])
+    kw = {a.split("=", 1)[0][2:]: a.split("=", 1)[1] for a in args if a.startswith("--")}
+    result = _MEASURES[name](*[Path(a) for a in args if not a.startswith("--")], **kw)
     result["peak_rss_mb"] = _peak_rss_mb()
     sys.stdout.write(json.dumps(result) + "\n")
 
 
-def _child(name: str, *args: Path) -> dict[str, Any]:
+def _child(name: str, *args: Path | str) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "pipeline.evaluation.bench", name, *map(str, args)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -212,9 +223,15 @@ def run_bench(
     seed: int = 7,
     checkpoint: Path | None = None,
     repeats: int = 3,
+    device: str = "cpu",
     on_step=None,
 ) -> dict[str, Any]:
-    """Render (or reuse) the bench video, run every measurement, return the figures."""
+    """Render (or reuse) the bench video, run every measurement, return the figures.
+    ``device`` (``auto`` | ``cpu`` | ``cuda``) is where the tokenizer measurement runs; it is
+    resolved here, before any work (``cuda`` without CUDA: ``ConfigError``)."""
+    from pipeline.tokens.stage import run_device
+
+    dev = run_device(device).type  # "cpu" | "cuda"
     video, long_video = bench_videos(workdir, seconds, long_factor, seed=seed, on_step=on_step)
     ckpt = checkpoint or untrained_checkpoint(workdir / "untrained-tokenizer.pt")
     # Decode-only and end-to-end alternate, so each ratio compares runs made under the same
@@ -228,7 +245,8 @@ def run_bench(
     e2e = min((e for _, e in pairs), key=lambda x: x["wall_s"])
     _step(on_step, "measuring tracking and the tokenizer")
     trk = min((_child("tracking", video) for _ in range(repeats)), key=lambda x: x["wall_s"])
-    tok = min((_child("tokenizer", ckpt) for _ in range(repeats)), key=lambda x: x["wall_s"])
+    toks = (_child("tokenizer", ckpt, f"--device={dev}") for _ in range(repeats))
+    tok = min(toks, key=lambda x: x["wall_s"])
     _step(on_step, f"measuring end-to-end on {long_video.name} (peak memory)")
     e2e_long = _child("e2e", long_video, ckpt)
     return {
@@ -245,8 +263,9 @@ def run_bench(
         "video_sec": round(e2e["video_sec"], 2),
         "long_video_sec": round(e2e_long["video_sec"], 2),
         "tokenizer": "given checkpoint" if checkpoint else "untrained default config",
+        "tokenizer_device": tok["device"],
         "repeats": repeats,
-        "machine": machine(),
+        "machine": machine(tok["device"]),
     }
 
 
@@ -256,7 +275,7 @@ def _step(on_step, text: str) -> None:
         on_step(text)
 
 
-def machine() -> str:
+def machine(device: str = "cpu") -> str:
     model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -266,7 +285,12 @@ def machine() -> str:
     except OSError:
         log.debug("no /proc/cpuinfo; using %s", model)
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+    text = f"{model}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}"
+    if device.startswith("cuda"):
+        import torch
+
+        text += f"; tokenizer on {torch.cuda.get_device_name(torch.device(device))}"
+    return text
 
 
 if __name__ == "__main__":

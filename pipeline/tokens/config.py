@@ -9,7 +9,7 @@ run config without being typed again anywhere.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, create_model
 
@@ -18,7 +18,8 @@ from models.tokenizer import TokenizerConfig
 from pipeline.config import WindowConfig
 
 FROM_WINDOWS = ("window_frames", "grid_size")  # set from WindowConfig, never by hand
-RUNTIME_FIELDS = ("max_train_seconds", "inference_batch_size")
+# how training and inference run, not what they compute: never part of the model's fingerprint
+RUNTIME_FIELDS = ("max_train_seconds", "inference_batch_size", "device")
 
 _model_fields: dict[str, Any] = {
     name: (info.annotation, info)
@@ -36,6 +37,13 @@ TokenizerSection = create_model(  # type: ignore[call-overload]
         Field(None, gt=0, description="training time budget in seconds; None = no limit"),
     ),
     inference_batch_size=(int, Field(256, ge=1, description="windows per inference batch")),
+    device=(
+        Literal["auto", "cpu", "cuda"],
+        Field(
+            "auto",
+            description="where training and inference run: auto = CUDA when present, else CPU",
+        ),
+    ),
     **_model_fields,
 )
 

@@ -19,13 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from models.checkpoint import CheckpointError, load_checkpoint
+from models.device import device_name, resolve_device
 from models.infer import TokenizerRunner
 from models.tokenizer import TokenizerConfig
 from models.train import CHECKPOINT_NAME, LOSS_CSV_NAME, train_tokenizer
 from pipeline.context import Progress, StageSummary, no_progress
-from pipeline.errors import NoTokenizerError, StorageKeyError, TokenizerError
+from pipeline.errors import ConfigError, NoTokenizerError, StorageKeyError, TokenizerError
 from pipeline.io import schemas
 from pipeline.io.keys import TOKENIZER_CURRENT, tokenizer_key
 from pipeline.io.scratch import scratch_dir
@@ -49,6 +51,17 @@ class TokenizerInfo:
     num_videos: int
     history: list[dict[str, float]]
     loss_plot_key: str | None
+
+
+def run_device(choice: str | torch.device = "auto") -> torch.device:
+    """The tokenizer section's ``device`` (``auto`` | ``cpu`` | ``cuda``) resolved for this run;
+    ``cuda`` without a CUDA device is a ``ConfigError`` (``auto`` falls back to CPU, logged)."""
+    if isinstance(choice, torch.device):
+        return choice
+    try:
+        return resolve_device(choice)
+    except ValueError as exc:
+        raise ConfigError(f"tokenizer.device: {exc}") from exc
 
 
 def training_files(store: Storage, *, station: str | None = None) -> list[tuple[str, str]]:
@@ -87,9 +100,12 @@ def train_or_reuse(
     force: bool = False,
     progress: bool = False,
     max_time_s: float | None = None,
+    device: str | torch.device = "auto",
 ) -> TokenizerInfo:
     """Train on every stored track file (or one station's) unless the current checkpoint was
-    trained on exactly these files with this config; publish it and point ``current`` at it."""
+    trained on exactly these files with this config; publish it and point ``current`` at it.
+    The device is not part of that decision: a checkpoint trained on CPU is reused on CUDA."""
+    dev = run_device(device)
     files = training_files(store, station=station)
     if not files:
         raise NoTokenizerError("no stored tracks to train on: materialize `tracks` first")
@@ -111,7 +127,7 @@ def train_or_reuse(
         local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
         videos = load_videos(local, cfg)
         result = train_tokenizer(
-            videos, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s
+            videos, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s, device=dev
         )
         version = result.tokenizer_version
         info = {
@@ -125,6 +141,7 @@ def train_or_reuse(
             "config": cfg.model_dump(mode="json"),
             "history": result.history,
             "train_seconds": result.train_seconds,
+            "device": device_name(dev),
             "num_parameters": result.num_parameters,
             "trained_at": datetime.now(UTC).isoformat(),
         }
@@ -148,7 +165,11 @@ def train_or_reuse(
 
 
 def load_runner(
-    store: Storage, *, expected: TokenizerConfig | None = None, batch_size: int = 256
+    store: Storage,
+    *,
+    expected: TokenizerConfig | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "auto",
 ) -> TokenizerRunner:
     """A runner for the current checkpoint (downloaded once to a temp file for S3 stores)."""
     current = current_tokenizer(store)
@@ -158,15 +179,20 @@ def load_runner(
         )
     with store.local_path(current["checkpoint_key"]) as path:
         try:
-            return TokenizerRunner(path, batch_size=batch_size, expected_cfg=expected)
+            return TokenizerRunner(
+                path, batch_size=batch_size, expected_cfg=expected, device=run_device(device)
+            )
         except CheckpointError as exc:
             raise TokenizerError(f"tokenizer {current['version']}: {exc}") from exc
 
 
-def checkpoint_runner(path: str | Path, *, batch_size: int = 256) -> TokenizerRunner:
+def checkpoint_runner(
+    path: str | Path, *, batch_size: int = 256, device: str | torch.device = "cpu"
+) -> TokenizerRunner:
     """A runner for a checkpoint file (``TokenizerError`` for one that cannot be loaded)."""
+    dev = run_device(device)
     try:
-        return TokenizerRunner(Path(path), batch_size=batch_size)
+        return TokenizerRunner(Path(path), batch_size=batch_size, device=dev)
     except CheckpointError as exc:
         raise TokenizerError(f"checkpoint {path}: {exc}") from exc
 
@@ -195,24 +221,30 @@ def write_untrained_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
     return Path(path)
 
 
-_RUNNERS: dict[tuple[str, str, str, int], TokenizerRunner] = {}
+_RUNNERS: dict[tuple[str, str, str, int, str], TokenizerRunner] = {}
 
 
 def cached_runner(
-    store: Storage, *, expected: TokenizerConfig | None = None, batch_size: int = 256
+    store: Storage,
+    *,
+    expected: TokenizerConfig | None = None,
+    batch_size: int = 256,
+    device: str | torch.device = "auto",
 ) -> TokenizerRunner:
-    """The current checkpoint's runner, loaded once per process, version and expected config
-    (the model is loaded once however many partitions a process encodes)."""
+    """The current checkpoint's runner, loaded once per process, version, expected config and
+    device (the model is loaded once however many partitions a process encodes)."""
+    dev = run_device(device)
     current = current_tokenizer(store)
     key = (
         store.root,
         current["version"] if current else "",
         expected.fingerprint() if expected is not None else "",
         batch_size,
+        device_name(dev),
     )
     if key not in _RUNNERS:
         _RUNNERS.clear()  # one model in memory at a time
-        _RUNNERS[key] = load_runner(store, expected=expected, batch_size=batch_size)
+        _RUNNERS[key] = load_runner(store, expected=expected, batch_size=batch_size, device=dev)
     return _RUNNERS[key]
 
 
@@ -324,16 +356,18 @@ def tokenizer_stage(
     checkpoint: str | Path | None = None,
     force: bool = False,
     max_time_s: float | None = None,
+    device: str | torch.device = "auto",
     progress: Progress = no_progress,
 ) -> StageSummary:
     """The ``tokenizer`` stage: install ``checkpoint`` as the current tokenizer, or train (or
-    reuse) one on every stored track file of the store."""
+    reuse) one on every stored track file of the store, on ``device`` (resolved once here)."""
+    dev = run_device(device)
     progress("tokenizer", 0, 1)
     if checkpoint is not None:
         info = install_checkpoint(store, checkpoint)
     else:
-        info = train_or_reuse(store, cfg, force=force, max_time_s=max_time_s)
-    check_windows(cached_runner(store), cfg)
+        info = train_or_reuse(store, cfg, force=force, max_time_s=max_time_s, device=dev)
+    check_windows(cached_runner(store, device=dev), cfg)
     progress("tokenizer", 1, 1)
     last = info.history[-1] if info.history else {}
     return StageSummary(
@@ -347,6 +381,7 @@ def tokenizer_stage(
             "final_val_loss": float(last.get("val_loss", float("nan"))),
             "history": info.history,
             "loss_plot_key": info.loss_plot_key,
+            "device": device_name(dev),
         },
         output=info,
     )
@@ -359,15 +394,20 @@ def codes_stage(
     cfg: TokenizerConfig,
     *,
     batch_size: int = 256,
+    device: str | torch.device = "auto",
     progress: Progress = no_progress,
 ) -> StageSummary:
-    """The ``codes`` stage: encode every window of the partition with the current tokenizer."""
+    """The ``codes`` stage: encode every window of the partition with the current tokenizer on
+    ``device`` (resolved once here)."""
+    dev = run_device(device)
     current = current_tokenizer(store)
     # a checkpoint the store trained must match the config exactly (strict loading: a changed
     # config is refused, never silently mixed); one the user installed (`laps segment
     # --checkpoint`) brings its own model config and must only read the same windows
     installed = current is not None and "installed_from" in current
-    runner = cached_runner(store, expected=None if installed else cfg, batch_size=batch_size)
+    runner = cached_runner(
+        store, expected=None if installed else cfg, batch_size=batch_size, device=dev
+    )
     check_windows(runner, cfg)
     progress("codes", 0, 1)
     rows = codes_partition(store, date, station, runner)
@@ -381,6 +421,7 @@ def codes_stage(
             "codebook_size": size,
             "distinct_codes": int(len(np.unique(flat))),
             "codes_in_range": bool(flat.size == 0 or (flat.min() >= 0 and flat.max() < size)),
+            "device": runner.device_name,
         },
         output=rows,
     )
