@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 from click.testing import CliRunner
 
+from models.data import VideoWindows, keep_mask, split_videos
+from models.tokenizer import TokenizerConfig
 from pipeline.cli.main import main
 from pipeline.segments.segfile import Segment, SegmentFile, write_segments
+from pipeline.tokens.evaluate import heldout_masks
 from tests.lapstest.segment_stores import BLOCK_MOVE
 
 
@@ -55,3 +59,26 @@ def test_eval_tokenizer_without_tokenizer_is_one_line(tmp_path: Path) -> None:
     assert res.exit_code == 2
     assert res.output.strip().startswith("error:") and "tokenizer" in res.output
     assert "Traceback" not in res.output
+
+
+def _video(vid: str, n: int = 20) -> VideoWindows:
+    gated = np.zeros(n, bool)
+    gated[::4] = True
+    return VideoWindows(
+        vid, np.zeros((n, 15, 400, 2), np.float32), np.ones((n, 2), np.float32),
+        np.arange(n, dtype=np.int64), gated,
+    )  # fmt: skip
+
+
+def test_heldout_split_follows_the_checkpoint_else_models_data() -> None:
+    cfg = TokenizerConfig()
+    videos = [_video(v) for v in ("a", "b", "c", "d")]
+    meta = {"split": {"mode": "by_video"}, "validation_videos": ["c"]}
+    masks, source = heldout_masks(videos, cfg, meta)
+    assert source == "checkpoint" and list(masks) == ["c"]
+    assert np.array_equal(masks["c"], keep_mask(videos[2], cfg.gated_keep_fraction))
+    masks, source = heldout_masks(videos, cfg, {"note": "installed"})
+    assert source == "recomputed"
+    assert sorted(masks) == split_videos(["a", "b", "c", "d"], cfg.val_fraction)[1]
+    masks, _ = heldout_masks(videos[:1], cfg, {})  # one video: its validation blocks only
+    assert 0 < masks["a"].sum() < 20
