@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
-from models.tokenizer import TokenizerConfig
+from models.tokenizer import MotionTokenizer, TokenizerConfig
 
 FRAME_SIZE = (48.0, 32.0)  # (width, height) of the "normalized frames"
 
@@ -100,3 +101,46 @@ def synth() -> Callable[..., dict[str, np.ndarray]]:
         return synth_windows(rng, n, cfg, frame_size)
 
     return _synth
+
+
+# The trained model of the property tests (tests/models/tokenizer_checks.py): 20 epochs of the
+# tiny config on 3 x 40 synthetic windows, about 7 s on one core. Measured (windows of
+# ``synth_windows(default_rng(5), 30)``): moving-point loss 0.72 with the true codes, 4.89 with
+# codes shuffled between windows (x6.8), accuracy 0.72; LAE AUC moving vs still 0.96. The same
+# config after 3 epochs: x1.18, accuracy 0.17; after 10: x1.68, accuracy 0.22 (not yet trained).
+TRAINED_EPOCHS = 20
+
+
+@pytest.fixture(scope="session")
+def trained_tokenizer(tmp_path_factory: pytest.TempPathFactory) -> MotionTokenizer:
+    """A tiny tokenizer trained until its codes carry the motion (eval mode, CPU)."""
+    from models.infer import TokenizerRunner
+    from models.train import train_tokenizer
+    from pipeline.tokens.training_data import load_videos
+
+    tmp = tmp_path_factory.mktemp("trained_tokenizer")
+    # one pass over the training windows per epoch, no early stop: the measured schedule
+    cfg = tiny_config(max_epochs=TRAINED_EPOCHS, steps_per_epoch=None, early_stop_patience=None)
+    rng = np.random.default_rng(0)
+    files = [
+        (
+            f"video{v:02d}",
+            write_tracks(tmp / f"video{v:02d}.npz", synth_windows(rng, 40, cfg, FRAME_SIZE)),
+        )
+        for v in range(3)
+    ]
+    result = train_tokenizer(load_videos(files, cfg), cfg, tmp / "run")
+    return TokenizerRunner(result.checkpoint_path).model
+
+
+@pytest.fixture(scope="session")
+def untrained_tokenizer() -> MotionTokenizer:
+    """The trained fixture's architecture with its initial random weights (seed 0)."""
+    torch.manual_seed(0)
+    return MotionTokenizer(tiny_config()).eval()
+
+
+@pytest.fixture(scope="session")
+def check_windows() -> dict[str, np.ndarray]:
+    """30 fresh synthetic windows (not the training ones) for the property checks."""
+    return synth_windows(np.random.default_rng(5), 30, tiny_config(), FRAME_SIZE)

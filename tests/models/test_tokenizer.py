@@ -12,6 +12,7 @@ from models.tokenizer import (
     displacement_targets,
     sanitize_velocities,
 )
+from tests.models.tokenizer_checks import check_codes_carry_motion, collapsed_copy
 
 
 def test_config_defaults_and_derived() -> None:
@@ -112,6 +113,10 @@ def test_overfits_a_tiny_batch(tiny_cfg, synth) -> None:
     p = freq[freq > 0] / freq.sum()
     marginal_entropy = float(-(p * p.log()).sum())  # best loss without using the codes
     model = MotionTokenizer(cfg)
+    frame_size = arrays["frame_size"]
+    with pytest.raises(AssertionError):  # the bite: at init the codes carry nothing
+        check_codes_carry_motion(model, arrays["velocities"], frame_size)
+    model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with torch.no_grad():
         first = float(model.loss(batch))
@@ -129,3 +134,6 @@ def test_overfits_a_tiny_batch(tiny_cfg, synth) -> None:
     acc = (logits.argmax(-1) == target).float().mean()
     assert acc > 0.8
     assert F.cross_entropy(logits.reshape(-1, cfg.num_classes), target.view(-1)) < 1.0
+    check_codes_carry_motion(model, arrays["velocities"], frame_size)  # eval mode from here
+    with pytest.raises(AssertionError):
+        check_codes_carry_motion(collapsed_copy(model), arrays["velocities"], frame_size)
