@@ -1,6 +1,8 @@
 """Tokenizer assets: train (or reuse) the motion tokenizer; latent action codes per window
 (``pipeline.stages`` stages ``tokenizer`` and ``codes``)."""
 
+import base64
+
 import dagster as dg
 
 from assets.motion import tracks
@@ -37,8 +39,21 @@ def motion_tokenizer(
         "device": info["device"],
         "loss_curve": dg.MetadataValue.md(_loss_table(info["history"])),
     }
+    meta["retrain_decision"] = info["retrain_decision"]
+    meta["train_steps"] = info["train_steps"]
+    meta["train_windows_per_s"] = info["train_windows_per_s"]
+    meta["stopped_early"] = info["stopped_early"]
+    for h in info["history"] if info["trained"] else []:  # one line per epoch in the run's log
+        context.log.info(
+            f"epoch {int(h['epoch'])}: step {int(h.get('steps', 0))}, "
+            f"train loss {h['train_loss']:.4f}, val loss {h['val_loss']:.4f}"
+        )
     if info["loss_plot_key"]:
         meta["loss_plot"] = dg.MetadataValue.path(store.uri(info["loss_plot_key"]))
+        if store.exists(info["loss_plot_key"]):
+            meta["loss_plot_image"] = dg.MetadataValue.md(
+                _embedded_png(store.read_bytes(info["loss_plot_key"]), "tokenizer loss")
+            )
     return dg.MaterializeResult(
         metadata=meta, data_version=dg.DataVersion(info["tokenizer_version"])
     )
@@ -77,6 +92,12 @@ def latent_codes(
             dg.AssetCheckResult(check_name="token_range", passed=info["codes_in_range"])
         ],
     )
+
+
+def _embedded_png(png: bytes, alt: str) -> str:
+    """Markdown showing ``png`` inline (a data URI: the UI renders it without reaching the store;
+    this dagster has no ``MetadataValue.image``)."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
 def _loss_table(history: list[dict]) -> str:

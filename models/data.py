@@ -18,19 +18,26 @@ Rules (all deterministic, no RNG involved):
   blocks with the smallest ``unit_hash(video_id|block|k)`` are validation, and training windows
   closer than ``window_frames`` indices to a validation window are dropped (for any stride >= 1
   they would share frames with it). A warning says so.
+- *Budget* (``steps_per_epoch`` set): an epoch is ``steps_per_epoch`` batches drawn by
+  ``StratifiedWindowSampler`` instead of one pass over the training windows, so the number of
+  optimisation steps does not grow with the data. Draws go round-robin over stations, then over
+  the videos of a station, then through a permutation of a video's windows (without
+  replacement until they run out); the station and video orders are permuted per epoch and
+  the epoch's draws are shuffled. All of it comes from ``numpy.random.default_rng((seed,
+  epoch))``: the same inputs and seed give the same batches.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from models.tokenizer import TokenizerConfig
 
@@ -53,6 +60,7 @@ class VideoWindows:
     frame_size: np.ndarray  # (W, 2) float32, (width, height)
     window_index: np.ndarray  # (W,) int64
     gated: np.ndarray  # (W,) bool
+    station: str = ""  # for the stratified sampler; "" = one unnamed station
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,8 @@ class SplitSummary:
     n_val: int
     n_gated_dropped: int
     n_guard_dropped: int
+    train_stations: tuple[str, ...] = ()
+    windows_per_epoch: int = 0  # training windows drawn per epoch (the budget, or n_train)
 
 
 def keep_mask(v: VideoWindows, gated_keep_fraction: float) -> np.ndarray:
@@ -136,6 +146,53 @@ def _subset(videos: Sequence[VideoWindows], masks: Sequence[np.ndarray]) -> Trac
     )
 
 
+class StratifiedWindowSampler(Sampler[int]):
+    """``num_samples`` dataset indexes per epoch, stratified by station then video (module
+    doc). ``groups`` is the (station, video_id) of every window of the dataset."""
+
+    def __init__(self, groups: Sequence[tuple[str, str]], num_samples: int, seed: int) -> None:
+        if not groups:
+            raise ValueError("no windows to sample from")
+        self.num_samples = num_samples
+        self.seed = seed
+        self.epoch = 0
+        by: dict[str, dict[str, list[int]]] = {}
+        for i, (station, video) in enumerate(groups):
+            by.setdefault(station, {}).setdefault(video, []).append(i)
+        self.groups = {
+            st: {v: np.asarray(ix, np.int64) for v, ix in sorted(vids.items())}
+            for st, vids in sorted(by.items())
+        }
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def indices(self, epoch: int) -> np.ndarray:
+        """(num_samples,) the draws of ``epoch`` (deterministic)."""
+        rng = np.random.default_rng((self.seed, epoch))
+        stations = list(self.groups)
+        videos = {st: list(self.groups[st]) for st in stations}
+        pools: dict[tuple[str, str], list[int]] = {}
+        st_order = [stations[i] for i in rng.permutation(len(stations))]
+        v_order = {st: [videos[st][i] for i in rng.permutation(len(videos[st]))] for st in stations}
+        v_next = dict.fromkeys(stations, 0)
+        out = np.empty(self.num_samples, np.int64)
+        for k in range(self.num_samples):
+            st = st_order[k % len(st_order)]
+            vid = v_order[st][v_next[st] % len(v_order[st])]
+            v_next[st] += 1
+            pool = pools.get((st, vid))
+            if not pool:  # a fresh permutation of the video's windows
+                ix = self.groups[st][vid]
+                pool = pools[(st, vid)] = list(ix[rng.permutation(len(ix))][::-1])
+            out[k] = pool.pop()
+        return out[rng.permutation(self.num_samples)]
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return iter(self.indices(epoch).tolist())
+
+
 class TrackWindowDataModule(L.LightningDataModule):
     """Windows of the given videos (one ``VideoWindows`` each), split as the module doc
     describes. Reading track files is the pipeline's job (``pipeline.tokens.training_data``)."""
@@ -149,6 +206,12 @@ class TrackWindowDataModule(L.LightningDataModule):
         self.train_set: TrackWindowDataset | None = None
         self.val_set: TrackWindowDataset | None = None
         self.summary: SplitSummary | None = None
+        self.train_groups: list[tuple[str, str]] = []  # (station, video_id) per training window
+
+    def _windows_per_epoch(self) -> int:
+        n_train = len(self.train_groups)
+        spe = self.cfg.steps_per_epoch
+        return n_train if spe is None or n_train == 0 else spe * self.cfg.batch_size
 
     def setup(self, stage: str | None = None) -> None:
         if self.summary is not None:
@@ -169,6 +232,7 @@ class TrackWindowDataModule(L.LightningDataModule):
         tr = [(v, k) for v, k in zip(videos, keep, strict=True) if v.video_id in train_ids]
         va = [(v, k) for v, k in zip(videos, keep, strict=True) if v.video_id in val_ids]
         self.train_set = _subset([v for v, _ in tr], [k for _, k in tr])
+        self.train_groups = [(v.station, v.video_id) for v, k in tr for _ in range(int(k.sum()))]
         self.val_set = _subset([v for v, _ in va], [k for _, k in va]) if va else None
         self.summary = SplitSummary(
             mode="by_video" if va else "no_validation",
@@ -178,6 +242,8 @@ class TrackWindowDataModule(L.LightningDataModule):
             n_val=len(self.val_set) if self.val_set is not None else 0,
             n_gated_dropped=n_gated_dropped,
             n_guard_dropped=0,
+            train_stations=tuple(sorted({v.station for v, _ in tr})),
+            windows_per_epoch=self._windows_per_epoch(),
         )
 
     def _setup_single(self, v: VideoWindows, keep: np.ndarray, n_gated_dropped: int) -> None:
@@ -194,6 +260,7 @@ class TrackWindowDataModule(L.LightningDataModule):
             guard,
         )
         self.train_set = _subset([v], [train & keep])
+        self.train_groups = [(v.station, v.video_id)] * len(self.train_set)
         self.val_set = _subset([v], [val & keep])
         self.summary = SplitSummary(
             mode="single_video_blocks",
@@ -203,11 +270,18 @@ class TrackWindowDataModule(L.LightningDataModule):
             n_val=len(self.val_set),
             n_gated_dropped=n_gated_dropped,
             n_guard_dropped=n_guard,
+            train_stations=(v.station,),
+            windows_per_epoch=self._windows_per_epoch(),
         )
 
     def train_dataloader(self) -> DataLoader:
         if self.train_set is None or len(self.train_set) == 0:
             raise ValueError(f"no training windows after the split: {self.summary}")
+        if self.cfg.steps_per_epoch is not None:
+            sampler = StratifiedWindowSampler(
+                self.train_groups, self._windows_per_epoch(), self.cfg.seed
+            )
+            return DataLoader(self.train_set, batch_size=self.cfg.batch_size, sampler=sampler)
         gen = torch.Generator().manual_seed(self.cfg.seed)
         return DataLoader(
             self.train_set, batch_size=self.cfg.batch_size, shuffle=True, generator=gen

@@ -77,7 +77,26 @@ class TokenizerConfig(FrozenConfig):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.01, ge=0)
     batch_size: int = Field(32, ge=1)
-    max_epochs: int = Field(10, ge=1)
+    max_epochs: int = Field(
+        6, ge=1, description="epochs at most; with steps_per_epoch the budget is their product"
+    )
+    steps_per_epoch: int | None = Field(
+        16,
+        ge=1,
+        description="optimisation steps per epoch, each a batch of windows sampled across "
+        "stations and videos (stratified, seeded): training cost is max_epochs x "
+        "steps_per_epoch steps whatever the data volume; None = one pass over every training "
+        "window per epoch (grows with the data)",
+    )
+    early_stop_patience: int | None = Field(
+        3,
+        ge=1,
+        description="stop after this many epochs without a validation-loss improvement of "
+        "early_stop_min_delta; None = never stop early (no validation split: never)",
+    )
+    early_stop_min_delta: float = Field(
+        0.0, ge=0, description="smallest validation-loss decrease (nats) that counts"
+    )
     seed: int = 0
     decoder_points_per_window: int | None = Field(
         32,

@@ -190,7 +190,7 @@ def _tokenizer(ctx: StageContext) -> StageSummary:
         ctx.store, ctx.config.tokenizer_config(),
         checkpoint=ctx.checkpoint, force=ctx.force_training,
         max_time_s=ctx.config.tokenizer.max_train_seconds, device=ctx.config.tokenizer.device,
-        progress=ctx.progress,
+        retrain=ctx.config.tokenizer.retrain, progress=ctx.progress,
     )  # fmt: skip
 
 

@@ -262,9 +262,14 @@ def train_tokenizer(
         progress=True,
         max_time_s=cfg.tokenizer.max_train_seconds,
         device=cfg.tokenizer.device,
+        retrain=cfg.tokenizer.retrain,
+        on_epoch=lambda r: console.print(
+            f"epoch {int(r['epoch']) + 1}/{int(r['max_epochs'])}  step "
+            f"{int(r['steps'])}/{int(r['max_steps'])}  train loss {r['train_loss']:.4f}  "
+            f"val loss {r['val_loss']:.4f}"
+        ),
     )
-    verb = "trained" if info.trained else "reused (same config and training files)"
-    console.print(f"tokenizer {info.version}: {verb} on {info.num_videos} videos")
+    console.print(f"tokenizer {info.version}: {info.decision} ({info.num_videos} videos)")
     if info.history:
         last = info.history[-1]
         console.print(f"final train loss {last['train_loss']:.4f}, val loss {last['val_loss']:.4f}")

@@ -10,6 +10,10 @@ memory (``ru_maxrss``) belongs to that measurement alone.
 - ``tokenizer_windows_per_s``: windows per second through the tokenizer's encoder + FSQ, on
   ``device`` (``--device``: ``cpu`` by default; ``cuda`` batches on the GPU with autocast, the
   CPU side still one core; ``tokenizer_device`` says which);
+- ``tokenizer_train_windows_per_s``: training windows per second of the default-config
+  tokenizer (``pipeline.tokens.stage.measure_training``: 8 optimisation steps of 32 random
+  windows, the epoch's validation included), on the same ``device``; one run, not the best of
+  ``repeats`` (it is the slowest measurement);
 - ``end_to_end_realtime_factor``: video seconds per wall second for hash + probe + chunk plan +
   decode + tracks (written to disk) + codes, the code path of the assets;
 - ``ratio_to_decode``: end-to-end throughput / decode-only throughput;
@@ -130,6 +134,12 @@ def measure_tokenizer(
     }
 
 
+def measure_training(device: str = "cpu") -> dict[str, float | str]:
+    from pipeline.tokens.stage import measure_training as train_speed
+
+    return train_speed(device=device)
+
+
 def measure_end_to_end(video: Path, checkpoint: Path) -> dict[str, float]:
     """The assets' code path for one video, without Dagster: hash, probe, plan, track, encode."""
     from pipeline.config import VideoConfig, WindowConfig
@@ -168,6 +178,7 @@ _MEASURES = {
     "decode": measure_decode,
     "tracking": measure_tracking,
     "tokenizer": measure_tokenizer,
+    "training": measure_training,
     "e2e": measure_end_to_end,
 }
 
@@ -247,12 +258,15 @@ def run_bench(
     trk = min((_child("tracking", video) for _ in range(repeats)), key=lambda x: x["wall_s"])
     toks = (_child("tokenizer", ckpt, f"--device={dev}") for _ in range(repeats))
     tok = min(toks, key=lambda x: x["wall_s"])
+    _step(on_step, "measuring tokenizer training")
+    train = _child("training", f"--device={dev}")
     _step(on_step, f"measuring end-to-end on {long_video.name} (peak memory)")
     e2e_long = _child("e2e", long_video, ckpt)
     return {
         "decode_fps": round(dec["decode_fps"], 1),
         "tracking_fps": round(trk["tracking_fps"], 1),
         "tokenizer_windows_per_s": round(tok["tokenizer_windows_per_s"], 1),
+        "tokenizer_train_windows_per_s": round(train["train_windows_per_s"], 1),
         "end_to_end_realtime_factor": round(e2e["end_to_end_realtime_factor"], 2),
         "ratio_to_decode": round(ratios[len(ratios) // 2], 3),
         "ratio_to_decode_range": f"{ratios[0]:.3f}-{ratios[-1]:.3f}",

@@ -19,7 +19,7 @@ from pipeline.config import WindowConfig
 
 FROM_WINDOWS = ("window_frames", "grid_size")  # set from WindowConfig, never by hand
 # how training and inference run, not what they compute: never part of the model's fingerprint
-RUNTIME_FIELDS = ("max_train_seconds", "inference_batch_size", "device")
+RUNTIME_FIELDS = ("max_train_seconds", "inference_batch_size", "device", "retrain")
 
 _model_fields: dict[str, Any] = {
     name: (info.annotation, info)
@@ -37,6 +37,16 @@ TokenizerSection = create_model(  # type: ignore[call-overload]
         Field(None, gt=0, description="training time budget in seconds; None = no limit"),
     ),
     inference_batch_size=(int, Field(256, ge=1, description="windows per inference batch")),
+    retrain=(
+        Literal["new_stations", "new_files"],
+        Field(
+            "new_stations",
+            description="when stored tracks changed since the current tokenizer was trained: "
+            "new_stations = retrain only when a station it was not trained on appears (new "
+            "partitions of known stations reuse it); new_files = retrain on any new track "
+            "file. A changed config or --force always retrains",
+        ),
+    ),
     device=(
         Literal["auto", "cpu", "cuda"],
         Field(

@@ -5,18 +5,27 @@ Store layout::
 
     models/tokenizer/<tokenizer_version>/tokenizer.pt, loss.csv, loss.png, training.json
     models/tokenizer/current.json      pointer to the checkpoint in use (written last)
+
+Retrain decision (``decide_training``, logged at INFO and returned as ``TokenizerInfo.decision``):
+train when forced, when there is no tokenizer yet (or the current one was installed from a
+file), when the model config changed, or when stations appear that the current tokenizer was
+not trained on. New track files of known stations (a new partition of a known station) reuse
+the current tokenizer under the default policy ``retrain="new_stations"``; the policy
+``"new_files"`` retrains whenever the set of track files changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -51,6 +60,16 @@ class TokenizerInfo:
     num_videos: int
     history: list[dict[str, float]]
     loss_plot_key: str | None
+    decision: str = ""  # why it was trained or reused (logged)
+
+
+RetrainPolicy = Literal["new_stations", "new_files"]
+
+
+@dataclass(frozen=True)
+class TrainingDecision:
+    train: bool
+    reason: str
 
 
 def run_device(choice: str | torch.device = "auto") -> torch.device:
@@ -79,6 +98,54 @@ def training_files(store: Storage, *, station: str | None = None) -> list[tuple[
     return sorted(pairs)
 
 
+def file_stations(store: Storage, *, station: str | None = None) -> dict[str, str]:
+    """tracks key -> station of every stored chunk of tracks (or one station's)."""
+    table = read_table(store, "windows", station=station)
+    if table is None:
+        return {}
+    keys = table.column("tracks_key").to_pylist()
+    return dict(zip(keys, table.column("station").to_pylist(), strict=True))
+
+
+def decide_training(
+    current: dict[str, Any] | None,
+    cfg: TokenizerConfig,
+    files: list[tuple[str, str]],
+    stations: dict[str, str],
+    *,
+    force: bool = False,
+    retrain: RetrainPolicy = "new_stations",
+) -> TrainingDecision:
+    """Train or reuse (module doc); ``stations``: tracks key -> station."""
+    digest = _digest(files, cfg)
+    if force:
+        return TrainingDecision(True, "forced (--force)")
+    if current is None:
+        return TrainingDecision(True, "no tokenizer trained yet")
+    if not current.get("training_digest"):
+        return TrainingDecision(True, "the current tokenizer was installed, not trained here")
+    if current.get("config") != cfg.model_dump(mode="json"):
+        return TrainingDecision(True, "the tokenizer config changed")
+    if current["training_digest"] == digest:
+        return TrainingDecision(False, "same config and training files")
+    known = current.get("training_stations")
+    now = sorted({stations.get(k, "") for _, k in files})
+    if known is None:
+        return TrainingDecision(True, "the current tokenizer does not record its stations")
+    new = [st for st in now if st not in known]
+    if new:
+        return TrainingDecision(True, f"new stations {new}")
+    trained = set(current.get("training_files", []))
+    added = sum(k not in trained for _, k in files)
+    if retrain == "new_files":
+        return TrainingDecision(True, f"{added} new track files (retrain policy new_files)")
+    return TrainingDecision(
+        False,
+        f"no new stations; {added} track files of known stations not trained on "
+        "(policy new_stations; --force or retrain=new_files trains on them)",
+    )
+
+
 def _digest(files: list[tuple[str, str]], cfg: TokenizerConfig) -> str:
     blob = cfg.fingerprint() + "\n" + "\n".join(f"{v}:{k}" for v, k in files)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -101,34 +168,46 @@ def train_or_reuse(
     progress: bool = False,
     max_time_s: float | None = None,
     device: str | torch.device = "auto",
+    retrain: RetrainPolicy = "new_stations",
+    on_epoch: Callable[[dict[str, float]], None] | None = None,
 ) -> TokenizerInfo:
-    """Train on every stored track file (or one station's) unless the current checkpoint was
-    trained on exactly these files with this config; publish it and point ``current`` at it.
-    The device is not part of that decision: a checkpoint trained on CPU is reused on CUDA."""
+    """Train on every stored track file (or one station's) unless ``decide_training`` says the
+    current checkpoint serves (module doc); publish it and point ``current`` at it.
+    The device is not part of that decision: a checkpoint trained on CPU is reused on CUDA.
+    ``on_epoch`` gets each epoch's history row (``models.train``)."""
     dev = run_device(device)
     files = training_files(store, station=station)
     if not files:
         raise NoTokenizerError("no stored tracks to train on: materialize `tracks` first")
     digest = _digest(files, cfg)
     current = current_tokenizer(store)
-    if current and current.get("training_digest") == digest and not force:
-        log.info("reusing tokenizer %s (same config and training files)", current["version"])
+    stations = file_stations(store, station=station)
+    decision = decide_training(current, cfg, files, stations, force=force, retrain=retrain)
+    if not decision.train and current is not None:
+        log.info("reusing tokenizer %s: %s", current["version"], decision.reason)
         return TokenizerInfo(
             current["version"],
             current["checkpoint_key"],
             False,
-            digest,
+            current["training_digest"],
             current.get("num_videos", 0),
             current.get("history", []),
             current.get("loss_plot_key"),
+            f"reused: {decision.reason}",
         )
+    log.info("training a tokenizer: %s", decision.reason)
     # scratch_dir: removed on any exit; what a SIGKILLed run left is removed by the next one
     with scratch_dir("laps-train") as tmp, ExitStack() as stack:
         local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
-        videos = load_videos(local, cfg)
+        station_of = {vid: stations.get(key, "") for vid, key in files}
+        videos = [
+            dataclasses.replace(v, station=station_of.get(v.video_id, ""))
+            for v in load_videos(local, cfg)
+        ]
         result = train_tokenizer(
-            videos, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s, device=dev
-        )
+            videos, cfg, Path(tmp) / "out", progress=progress, max_time_s=max_time_s, device=dev,
+            on_epoch=on_epoch,
+        )  # fmt: skip
         version = result.tokenizer_version
         info = {
             "version": version,
@@ -138,6 +217,12 @@ def train_or_reuse(
             "training_digest": digest,
             "num_videos": len({v for v, _ in files}),
             "training_files": [k for _, k in files],
+            "training_stations": sorted(set(station_of.values())),
+            "retrain_decision": decision.reason,
+            "steps": result.steps,
+            "windows": result.windows,
+            "windows_per_s": round(result.windows_per_s, 2),
+            "stopped_early": result.stopped_early,
             "config": cfg.model_dump(mode="json"),
             "history": result.history,
             "train_seconds": result.train_seconds,
@@ -161,6 +246,7 @@ def train_or_reuse(
         info["num_videos"],
         result.history,
         info["loss_plot_key"],
+        f"trained: {decision.reason}",
     )
 
 
@@ -219,6 +305,36 @@ def write_untrained_checkpoint(path: str | Path, *, seed: int = 0) -> Path:
     cfg = TokenizerConfig()
     save_checkpoint(Path(path), MotionTokenizer(cfg), cfg, {"note": "untrained, for laps bench"})
     return Path(path)
+
+
+def measure_training(
+    *, steps: int = 8, windows: int = 512, device: str | torch.device = "cpu"
+) -> dict[str, float | str]:
+    """Training speed of the default-config tokenizer: ``steps`` optimisation steps on random
+    velocity windows of one video (the figure does not depend on the values). Returns the
+    steps, windows trained on, seconds and ``train_windows_per_s``."""
+    from models.data import VideoWindows
+
+    dev = run_device(device)
+    cfg = TokenizerConfig(max_epochs=1, steps_per_epoch=steps, early_stop_patience=None)
+    rng = np.random.default_rng(0)
+    shape = (windows, cfg.steps, cfg.num_points, 2)
+    video = VideoWindows(
+        video_id="bench",
+        velocities=(rng.standard_normal(shape) * 0.01).astype(np.float32),
+        frame_size=np.full((windows, 2), (426.0, 320.0), np.float32),
+        window_index=np.arange(windows, dtype=np.int64),
+        gated=np.zeros(windows, bool),
+    )
+    with scratch_dir("laps-bench-train") as tmp:
+        result = train_tokenizer([video], cfg, Path(tmp) / "out", device=dev)
+    return {
+        "steps": result.steps,
+        "windows": result.windows,
+        "wall_s": result.train_seconds,
+        "train_windows_per_s": result.windows_per_s,
+        "device": device_name(dev),
+    }
 
 
 _RUNNERS: dict[tuple[str, str, str, int, str], TokenizerRunner] = {}
@@ -357,19 +473,29 @@ def tokenizer_stage(
     force: bool = False,
     max_time_s: float | None = None,
     device: str | torch.device = "auto",
+    retrain: RetrainPolicy = "new_stations",
     progress: Progress = no_progress,
 ) -> StageSummary:
     """The ``tokenizer`` stage: install ``checkpoint`` as the current tokenizer, or train (or
-    reuse) one on every stored track file of the store, on ``device`` (resolved once here)."""
+    reuse) one on every stored track file of the store, on ``device`` (resolved once here).
+    ``progress`` gets ("tokenizer", steps done, step budget) after every epoch."""
     dev = run_device(device)
     progress("tokenizer", 0, 1)
+
+    def on_epoch(row: dict[str, float]) -> None:
+        progress("tokenizer", int(row["steps"]), int(row["max_steps"]))
+
     if checkpoint is not None:
         info = install_checkpoint(store, checkpoint)
     else:
-        info = train_or_reuse(store, cfg, force=force, max_time_s=max_time_s, device=dev)
+        info = train_or_reuse(
+            store, cfg, force=force, max_time_s=max_time_s, device=dev, retrain=retrain,
+            on_epoch=on_epoch,
+        )  # fmt: skip
     check_windows(cached_runner(store, device=dev), cfg)
     progress("tokenizer", 1, 1)
     last = info.history[-1] if info.history else {}
+    pointer = current_tokenizer(store) or {}
     return StageSummary(
         keys={"checkpoint": info.checkpoint_key},
         extra={
@@ -382,6 +508,10 @@ def tokenizer_stage(
             "history": info.history,
             "loss_plot_key": info.loss_plot_key,
             "device": device_name(dev),
+            "retrain_decision": info.decision,
+            "train_steps": int(pointer.get("steps", 0)),
+            "train_windows_per_s": float(pointer.get("windows_per_s", float("nan"))),
+            "stopped_early": bool(pointer.get("stopped_early", False)),
         },
         output=info,
     )
