@@ -31,8 +31,10 @@ def test_the_early_limit_is_the_segmenters_own(fps, num_windows):
     step = max(1.0, fps / 10.0)
     times = np.floor(np.arange(n) * step + 0.5) / fps
     feats = np.random.default_rng(0).standard_normal((n, 2))
-    most = next(k for k in range(n, -1, -1) if not impossible_options([video], _cfg(k),
-                                                                     stride=4, window_frames=16))  # fmt: skip
+    most = max(
+        k for k in range(n + 1)
+        if not impossible_options([video], _cfg(k), stride=4, window_frames=16)
+    )  # fmt: skip
     ChangePointSegmenter(rule="fixed", n_bkps=most, standardize=False).fit(feats, times)
     with pytest.raises(SegmenterError, match="impossible"):
         ChangePointSegmenter(rule="fixed", n_bkps=most + 1, standardize=False).fit(feats, times)
