@@ -38,8 +38,13 @@ class CheckpointMismatchError(CheckpointError):
         super().__init__(f"{path}: tokenizer config differs from the expected one: {differences}")
 
 
-def tokenizer_version(model: torch.nn.Module, cfg: TokenizerConfig) -> str:
-    h = hashlib.sha256(cfg.fingerprint().encode())
+def tokenizer_version(
+    model: torch.nn.Module, cfg: TokenizerConfig, *, config_fingerprint: str | None = None
+) -> str:
+    """``config_fingerprint`` (default ``cfg.fingerprint()``) + the weights. A loaded file is
+    checked with the fingerprint of its config *as stored*: a file saved before a config field
+    was added (and filled with its default on loading) keeps its version."""
+    h = hashlib.sha256((config_fingerprint or cfg.fingerprint()).encode())
     state = model.state_dict()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -100,7 +105,10 @@ def load_checkpoint(
     model = MotionTokenizer(cfg)
     model.load_state_dict(payload["state_dict"], strict=True)
     model.eval()
-    version = tokenizer_version(model, cfg)
+    stored = json.dumps(payload["config"], sort_keys=True).encode()
+    version = tokenizer_version(
+        model, cfg, config_fingerprint=hashlib.sha256(stored).hexdigest()[:12]
+    )
     if version != payload["tokenizer_version"]:
         raise CheckpointError(
             f"{path}: weights hash to {version}, file says {payload['tokenizer_version']}"

@@ -89,3 +89,28 @@ def test_runner_is_deterministic_and_typed(saved) -> None:
     assert runner.encode(vel[:0]).codes.shape == (0, cfg.steps)
     with pytest.raises(ValueError, match="velocities must be"):
         runner.encode(vel[:, :-1])
+
+
+def test_a_file_saved_before_a_config_field_existed_loads_with_its_version(saved) -> None:
+    """Files written before ``steps_per_epoch`` & co. existed store a config without them; the
+    version is checked against the config as stored, so such files still load (with the new
+    fields at their defaults) and keep their version."""
+    import hashlib
+    import json
+
+    cfg, model, path, _ = saved
+    payload = torch.load(path, weights_only=True)
+    added = ("steps_per_epoch", "early_stop_patience", "early_stop_min_delta")
+    old_config = {k: v for k, v in payload["config"].items() if k not in added}
+    assert old_config != payload["config"]  # the fields this test is about still exist
+    fp = hashlib.sha256(json.dumps(old_config, sort_keys=True).encode()).hexdigest()[:12]
+    old_version = tokenizer_version(model, cfg, config_fingerprint=fp)
+    payload.update(config=old_config, tokenizer_version=old_version)
+    torch.save(payload, path)
+    _, loaded_cfg, meta = load_checkpoint(path)
+    assert meta["tokenizer_version"] == old_version
+    assert loaded_cfg == cfg  # the missing fields take their defaults
+    payload["state_dict"]["head.bias"] += 1.0  # and tampering is still caught
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="weights hash"):
+        load_checkpoint(path)
