@@ -54,7 +54,7 @@ from pipeline.stages import (
     load_pipeline_config,
     run_stages,
 )
-from pipeline.tokens.stage import validate_checkpoint
+from pipeline.tokens.runners import validate_checkpoint
 
 log = logging.getLogger(__name__)
 console = Console()

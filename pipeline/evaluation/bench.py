@@ -11,7 +11,7 @@ memory (``ru_maxrss``) belongs to that measurement alone.
   ``device`` (``--device``: ``cpu`` by default; ``cuda`` batches on the GPU with autocast, the
   CPU side still one core; ``tokenizer_device`` says which);
 - ``tokenizer_train_windows_per_s``: training windows per second of the default-config
-  tokenizer (``pipeline.tokens.stage.measure_training``: 8 optimisation steps of 32 random
+  tokenizer (``pipeline.tokens.runners.measure_training``: 8 optimisation steps of 32 random
   windows, the epoch's validation included), on the same ``device``; one run, not the best of
   ``repeats`` (it is the slowest measurement);
 - ``end_to_end_realtime_factor``: video seconds per wall second for hash + probe + chunk plan +
@@ -116,7 +116,7 @@ def measure_tokenizer(
 ) -> dict[str, float | str]:
     import numpy as np
 
-    from pipeline.tokens.stage import checkpoint_runner
+    from pipeline.tokens.runners import checkpoint_runner
 
     runner = checkpoint_runner(checkpoint, batch_size=256, device=device)
     cfg = runner.config
@@ -135,7 +135,7 @@ def measure_tokenizer(
 
 
 def measure_training(device: str = "cpu") -> dict[str, float | str]:
-    from pipeline.tokens.stage import measure_training as train_speed
+    from pipeline.tokens.runners import measure_training as train_speed
 
     return train_speed(device=device)
 
@@ -145,7 +145,7 @@ def measure_end_to_end(video: Path, checkpoint: Path) -> dict[str, float]:
     from pipeline.config import VideoConfig, WindowConfig
     from pipeline.ingest.landing import plan_chunks
     from pipeline.io.video import normalized_size, probe_video, sha256_file
-    from pipeline.tokens.stage import checkpoint_runner
+    from pipeline.tokens.runners import checkpoint_runner
     from pipeline.tracks.stage import track_chunk
     from pipeline.tracks.store import save_tracks
     from pipeline.tracks.tracking import TrackingConfig
@@ -204,7 +204,7 @@ def _child(name: str, *args: Path | str) -> dict[str, Any]:
 
 def untrained_checkpoint(path: Path) -> Path:
     """A default-config tokenizer with seeded random weights (speed does not depend on them)."""
-    from pipeline.tokens.stage import write_untrained_checkpoint
+    from pipeline.tokens.runners import write_untrained_checkpoint
 
     return write_untrained_checkpoint(path)
 
@@ -240,7 +240,7 @@ def run_bench(
     """Render (or reuse) the bench video, run every measurement, return the figures.
     ``device`` (``auto`` | ``cpu`` | ``cuda``) is where the tokenizer measurement runs; it is
     resolved here, before any work (``cuda`` without CUDA: ``ConfigError``)."""
-    from pipeline.tokens.stage import run_device
+    from pipeline.tokens.runners import run_device
 
     dev = run_device(device).type  # "cpu" | "cuda"
     video, long_video = bench_videos(workdir, seconds, long_factor, seed=seed, on_step=on_step)

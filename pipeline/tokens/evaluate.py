@@ -46,7 +46,8 @@ from pipeline.errors import EvaluationError, NoTokenizerError, SegmentFileError,
 from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import Storage, open_storage
 from pipeline.io.tables import list_partitions, read_table
-from pipeline.tokens.stage import current_tokenizer, training_files
+from pipeline.tokens.runners import current_tokenizer
+from pipeline.tokens.stage import training_files
 from pipeline.tokens.training_data import load_videos
 
 log = logging.getLogger(__name__)

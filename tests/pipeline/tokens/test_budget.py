@@ -116,7 +116,7 @@ def test_stage_reports_steps_of_the_budget_as_progress(store):
 
 
 def test_training_speed_measurement_runs_the_steps_it_reports():
-    from pipeline.tokens.stage import measure_training
+    from pipeline.tokens.runners import measure_training
 
     out = measure_training(steps=2, windows=64, device="cpu")
     assert out["steps"] == 2 and out["windows"] == 2 * 32 and out["device"] == "cpu"
