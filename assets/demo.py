@@ -77,17 +77,18 @@ def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console
     ok = _run_each(job, requests, before_training, instance, console)
     if not ok:
         return False
-    console.print("[bold]run[/] train_tokenizer_job (trains, or reuses an up-to-date checkpoint)")
-    result = defs.resolve_job_def("train_tokenizer_job").execute_in_process(
-        instance=instance, raise_on_error=False, run_config=QUIET
-    )
-    if not result.success:
-        console.print(f"[red]run {result.run_id} failed[/]; see `make ui` for its logs")
+    if not _run_job("train_tokenizer_job", "trains, or reuses an up-to-date checkpoint",
+                    instance, console):  # fmt: skip
         return False
     if not _run_each(job, requests, after_training, instance, console):
         return False
-    console.print("[bold]run[/] export_job (the LeRobot v3 export of every segment)")
-    result = defs.resolve_job_def("export_job").execute_in_process(
+    return _run_job("export_job", "the LeRobot v3 export of every segment", instance, console)
+
+
+def _run_job(name: str, what: str, instance: dg.DagsterInstance, console: Console) -> bool:
+    """Run one unpartitioned job in process; say so, and where to look when it fails."""
+    console.print(f"[bold]run[/] {name} ({what})")
+    result = defs.resolve_job_def(name).execute_in_process(
         instance=instance, raise_on_error=False, run_config=QUIET
     )
     if not result.success:
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
             evaluate_samples(settings, requests, console)
         summary(settings, console)
     except LapsError as exc:  # e.g. the store went away during the run
-        print(f"error: {exc}", file=sys.stderr)
+        sys.stderr.write(f"error: {exc}\n")  # one line, as the `laps` commands end
         return 2
     return 0 if ok else 1
 
