@@ -193,10 +193,33 @@ class WeedS3Server:
         self._ports = ports
         try:
             self.info = self._launch(info, cmd, run_dir)
+            self._wait_serving(info, run_dir, time.monotonic() + self.startup_timeout)
         except BaseException:
             self.stop()
             raise
         return self.info
+
+    def _wait_serving(self, info: S3ServerInfo, run_dir: Path, deadline: float) -> None:
+        """After a restart S3 answers listings before the volume server has registered
+        with the master: GETs then fail with InternalError for a moment. Wait until one
+        stored object reads back (a server that holds none is serving already)."""
+        client = make_client(info, retries=0)
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                for bucket in client.list_buckets().get("Buckets", []):
+                    listing = client.list_objects_v2(Bucket=bucket["Name"], MaxKeys=1)
+                    for obj in listing.get("Contents", []):
+                        client.get_object(Bucket=bucket["Name"], Key=obj["Key"])["Body"].read()
+                        return
+                return
+            except (BotoCoreError, ClientError) as err:
+                last = err
+                time.sleep(0.1)
+        raise S3ServerError(
+            f"S3 at {info.endpoint_url} serves no reads {self.startup_timeout}s after a "
+            f"restart (last error: {last!r}): {log_tail(run_dir)}"
+        )
 
     def _command(self, run_dir: Path) -> tuple[S3ServerInfo, list[str]]:
         self._ports = free_ports(len(_PORT_FLAGS))
