@@ -100,9 +100,18 @@ def _append_row(
 
 
 QUALITY_HEADER = "## Quality: `laps eval`"
+
+
+def _last_table_header(lines: list[str], table_rows: list[int]) -> str | None:
+    """The header line of the last markdown table among ``table_rows`` (line numbers of the
+    section's ``|`` lines): the line above its last ``|---`` rule."""
+    rules = [i for i in table_rows if lines[i].startswith("|---") and i - 1 in table_rows]
+    return lines[rules[-1] - 1] if rules else None
 QUALITY_COLUMNS = [
     "boundary_f1@0.5",
     "boundary_f1@1.0",
+    "boundary_precision@1.0",
+    "boundary_recall@1.0",
     "boundary_f1@2.0",
     "boundary_f1@5.0",
     "segment_f1@0.1",
@@ -173,8 +182,12 @@ def append_quality_rows(
     while end < len(lines) and not lines[end].startswith("## "):
         end += 1
     table = [i for i in range(start + 1, end) if lines[i].startswith("|")]
-    if table:
+    header = _last_table_header(lines, table)
+    if header == table_head[0]:
         at = table[-1] + 1
+    elif table:  # the columns changed since that table began: a new table below it
+        at = table[-1] + 1
+        new = ["", *table_head, *new]
     else:  # the section lost its table: put the header back at the section's end
         at = end
         while at > start + 1 and not lines[at - 1].strip():

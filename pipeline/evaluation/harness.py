@@ -87,9 +87,11 @@ class EvalReport:
         return json.dumps(self.to_dict(), indent=indent, sort_keys=False)
 
     def columns(self) -> list[str]:
-        """Headline metric keys: boundary F1 per tolerance, segment F1 per IoU, counts."""
+        """Headline metric keys: boundary F1, precision and recall per tolerance, segment F1
+        per IoU, counts (true, then predicted)."""
         return (
-            [f"boundary_f1@{float(t)!r}" for t in self.tolerances]
+            [f"boundary_{m}@{float(t)!r}" for t in self.tolerances
+             for m in ("f1", "precision", "recall")]  # fmt: skip
             + [f"segment_f1@{float(i)!r}" for i in self.ious]
             + ["n_true", "n_pred"]
         )

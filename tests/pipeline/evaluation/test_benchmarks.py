@@ -99,3 +99,24 @@ def test_publish_rows_get_their_own_table(tmp_path: Path) -> None:
     assert rows[0][2 : 2 + len(PUBLISH_COLUMNS)] == PUBLISH_COLUMNS  # header cells
     assert [r[2] for r in rows[2:]] == ["0", "99"] and rows[-1][-1] == "`again`"
     assert text.count(PUBLISH_HEADER) == 1 and SPEED_HEADER not in text
+
+
+def test_a_table_with_older_columns_is_kept_and_a_new_table_follows_it(tmp_path: Path) -> None:
+    """Rows never sit under a header of other columns: when QUALITY_COLUMNS changed since
+    the section's last table began, new rows start a new table below it."""
+    path = tmp_path / "BENCHMARKS.md"
+    old_head = "| date | commit | dataset | method | boundary_f1@1.0 | errors | command |"
+    old_row = "| 2026-01-01 | abc | d0 | old | 0.900 | 0 | `c0` |"
+    path.write_text(f"# Benchmarks\n\n{QUALITY_HEADER}\n\n{old_head}\n|---|---|---|---|---|---|"
+                    f"---|\n{old_row}\n\n## Later\n")  # fmt: skip
+    append_quality_rows(path, MEANS, command="c", dataset="d")
+    append_quality_rows(path, {"again": {"boundary_f1@1.0": 0.5}}, command="c3", dataset="d3")
+    lines = path.read_text().split("\n")
+    assert lines.count(old_head) == 1 and old_row in lines
+    heads = [i for i, ln in enumerate(lines) if ln.startswith("| date |")]
+    assert len(heads) == 2 and lines[heads[1] - 1] == ""
+    new_head = [c.strip() for c in lines[heads[1]].strip("|").split(" | ")]
+    assert new_head[4 : 4 + len(QUALITY_COLUMNS)] == QUALITY_COLUMNS
+    rows = [ln for ln in lines[heads[1] + 2 :] if ln.startswith("|")]
+    assert [r.split(" | ")[3] for r in rows] == ["lae_hysteresis", "uniform_oracle_k", "again"]
+    assert lines.index("## Later") > heads[1]
