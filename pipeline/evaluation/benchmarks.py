@@ -107,6 +107,8 @@ def _last_table_header(lines: list[str], table_rows: list[int]) -> str | None:
     section's ``|`` lines): the line above its last ``|---`` rule."""
     rules = [i for i in table_rows if lines[i].startswith("|---") and i - 1 in table_rows]
     return lines[rules[-1] - 1] if rules else None
+
+
 QUALITY_COLUMNS = [
     "boundary_f1@0.5",
     "boundary_f1@1.0",

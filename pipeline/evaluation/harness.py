@@ -90,8 +90,11 @@ class EvalReport:
         """Headline metric keys: boundary F1, precision and recall per tolerance, segment F1
         per IoU, counts (true, then predicted)."""
         return (
-            [f"boundary_{m}@{float(t)!r}" for t in self.tolerances
-             for m in ("f1", "precision", "recall")]  # fmt: skip
+            [
+                f"boundary_{m}@{float(t)!r}"
+                for t in self.tolerances
+                for m in ("f1", "precision", "recall")
+            ]  # fmt: skip
             + [f"segment_f1@{float(i)!r}" for i in self.ious]
             + ["n_true", "n_pred"]
         )
