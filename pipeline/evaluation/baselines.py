@@ -16,6 +16,9 @@ station). Pseudo-labels for calibration come from ``track_speed`` by default, as
 - ``uniform_oracle_k``: **an oracle**: a uniform split into the TRUE number of segments, read
   from the ground-truth file (``pipeline.evaluation.harness.write_uniform_baseline``). It sees
   labels; it is a reference point, not a label-free method.
+- ``kernel_cpd_oracle_k``: **an oracle** too: kernel change points (ruptures ``KernelCPD``, rbf)
+  on the per-step track features, asked for the TRUE number of segments
+  (``pipeline.evaluation.kernel_oracle``).
 
 Stems: ``videos.file_name`` without its suffix (``cam1_0001.mp4`` -> ``cam1_0001``) must equal
 the ground truth's stem. Windows are keyed by ``window_index``; gated windows count as idle.
@@ -40,6 +43,7 @@ from pipeline.errors import (
     SegmentFileError,
 )
 from pipeline.evaluation.harness import write_uniform_baseline
+from pipeline.evaluation.kernel_oracle import KERNEL_ORACLE, write_kernel_oracle
 from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
@@ -57,7 +61,7 @@ ENERGY_BASELINES: dict[str, str] = {
     "track_speed": "track_speed",
 }
 UNIFORM_ORACLE = "uniform_oracle_k"
-BASELINE_NAMES: tuple[str, ...] = (*ENERGY_BASELINES, UNIFORM_ORACLE)
+BASELINE_NAMES: tuple[str, ...] = (*ENERGY_BASELINES, UNIFORM_ORACLE, KERNEL_ORACLE)
 # what makes one baseline unusable without stopping the others
 BASELINE_FAILURES = (BaselineError, CalibrationError, EnergySegmentationError, SegmentFileError)
 PseudoSource = Literal["track_speed", "self"]
@@ -227,10 +231,10 @@ def write_baselines(
     """Write the named baselines into ``<out_root>/<name>/``; returns name -> folder.
 
     The energy baselines read ``store_root``'s tables; ``uniform_oracle_k`` reads only
-    ``gt_dir`` (oracle). Every folder is created even when it stays empty, and emptied of
-    segment files of an earlier run first (a rerun never scores stale files). With a
-    ``failures`` dict, a baseline that cannot run is recorded there (name -> reason) and the
-    others still run; without one, its error is raised.
+    ``gt_dir`` (oracle); ``kernel_cpd_oracle_k`` reads both (oracle). Every folder is created
+    even when it stays empty, and emptied of segment files of an earlier run first (a rerun
+    never scores stale files). With a ``failures`` dict, a baseline that cannot run is recorded
+    there (name -> reason) and the others still run; without one, its error is raised.
     """
     unknown = [n for n in names if n not in BASELINE_NAMES]
     if unknown:
@@ -254,6 +258,8 @@ def write_baselines(
         try:
             if n == UNIFORM_ORACLE:
                 write_uniform_baseline(gt_dir, folders[n])
+            elif n == KERNEL_ORACLE:
+                write_kernel_oracle(store_root, gt_dir, folders[n])
             else:
                 write_energy_baseline(
                     videos,

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from pipeline.cli.evaluate import eval_
 from pipeline.cli.main import main
 from pipeline.evaluation.baselines import BASELINE_NAMES
+from pipeline.evaluation.kernel_oracle import KERNEL_ORACLE
 
 METRICS = {"boundary_f1@0.5", "boundary_f1@1.0", "boundary_f1@2.0", "boundary_f1@5.0"}
 METRICS |= {"segment_f1@0.1", "segment_f1@0.25", "segment_f1@0.5", "n_true", "n_pred"}
@@ -91,7 +92,13 @@ def test_baselines_plots_and_append(
     assert oracle["mean"]["n_pred"] == oracle["mean"]["n_true"]
     for name in BASELINE_NAMES:
         assert set(data["baselines"][name]["per_video"]) == {s.stem for s in specs}
-        assert data["baselines"][name]["errors"] == {}
+        if name != KERNEL_ORACLE:
+            assert data["baselines"][name]["errors"] == {}
+    # this tiny store has no codes or track files: the kernel oracle is a listed failure
+    kernel = data["baselines"][KERNEL_ORACLE]
+    assert set(kernel["errors"]) == {s.stem for s in specs}
+    said = " ".join(res.stderr.split())  # rich wraps long lines
+    assert f"baseline {KERNEL_ORACLE} failed" in said and "no codes table" in said
     assert data["baselines"]["flow_energy"]["mean"]["boundary_f1@2.0"] == 1.0
     assert data["baseline_settings"]["calibration_method"] == "otsu"
     assert sorted(p.name for p in plots.glob("*.png")) == [f"{s.stem}.png" for s in specs]
