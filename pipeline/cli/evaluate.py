@@ -53,6 +53,7 @@ from pipeline.evaluation.harness import (
     evaluate_dirs,
     format_score,
 )
+from pipeline.evaluation.kernel_oracle import KERNEL_ORACLE
 from pipeline.evaluation.metrics import interior_boundaries
 from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
@@ -166,7 +167,10 @@ def eval_(
         reports.update(_baseline_reports(gt_dir, store, out_root, settings, pseudo_source))
     click.echo(methods_markdown(reports), nl=False)
     if with_baselines:
-        err.print(f"note: {UNIFORM_ORACLE} is an oracle (it is given the true segment count)")
+        err.print(
+            f"note: {UNIFORM_ORACLE} and {KERNEL_ORACLE} are oracles (each is given the true "
+            "segment count)"
+        )
     if per_video:
         click.echo("\n" + report.to_markdown(per_video=True), nl=False)
     for stem, msg in report.errors.items():

@@ -126,7 +126,8 @@ QUALITY_INTRO = (
     "Means over videos of `laps eval` (docs/evaluation.md protocol: one-to-one boundary "
     "matching of interior boundaries at +-tolerance seconds, segment F1 at IoU thresholds, "
     "segment counts per video). One line per method of a run: the prediction first, then the "
-    "baselines on the same data; `uniform_oracle_k` is an oracle (true number of segments). "
+    "baselines on the same data; `uniform_oracle_k` and `kernel_cpd_oracle_k` are oracles (true "
+    "number of segments). "
     "Missing predictions count as 0 (column `errors`)."
 )
 
