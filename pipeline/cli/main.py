@@ -64,7 +64,14 @@ def main(verbose: int) -> None:
 @click.option("--videos", default=4, show_default=True, type=click.IntRange(1))
 @click.option("--seconds", default=60.0, show_default=True, type=click.FloatRange(min=2.0))
 @click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--preset", default="test", show_default=True, type=click.Choice(["test", "bench"]))
+@click.option(
+    "--preset",
+    default="test",
+    show_default=True,
+    type=click.Choice(["test", "bench", "cyclic", "cyclic-test"]),
+    help="test/bench: assembly cycles (320x240 / 640x480); cyclic(-test): long repeated-motion"
+    " activities (wipe, polish, hammer, screw) and transfers, dev data only",
+)
 @click.option("--prefix", default="station", show_default=True, help="file name prefix")
 def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, prefix: str) -> None:
     """Render sample workstation videos with <stem>.segments.json ground truth."""

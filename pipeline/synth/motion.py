@@ -3,8 +3,9 @@
 Each primitive has its own motion signature (see ``Step.profile``): minimum-jerk point-to-point
 moves with a lateral arc (reach, transport, retract, small grasp/release moves), a push that
 starts quickly and slows down (insert), a 2-4 Hz wrist oscillation with a small circular hand
-motion (screw), and stillness (idle). A small low-pass tremor is added everywhere, so idle is
-"nearly still", never frozen.
+motion (screw), and stillness (idle); cyclic activities (``cyclic.CycleStep``, profile
+``cycle``) settle onto a centre and repeat wipe, polish, hammer or screw cycles around it. A
+small low-pass tremor is added everywhere, so idle is "nearly still", never frozen.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
+from pipeline.synth.cyclic import CycleStep, cycle_offsets
 from pipeline.synth.layout import LAYOUT, SHOULDER_BIAS, Layout
 from pipeline.synth.script import Script, Step
 
@@ -78,12 +80,18 @@ def _eval_step(step: Step, fps: float) -> tuple[np.ndarray, ...]:
         s = min_jerk(tau)
     elif step.profile in ("push", "screw"):
         s = _push_profile(tau)
+    elif step.profile == "cycle" and isinstance(step, CycleStep):
+        s = min_jerk(k / max(step.settle, 1))  # settle onto the centre, then cycle around it
     else:
         raise ValueError(f"unknown motion profile {step.profile!r} in step {step}")
     pos = _path(step, s)
     if step.profile == "screw":
         wrist, circle = _screw_offsets(step, k, fps)
         pos = pos + circle
+    cycle_depth = None
+    if isinstance(step, CycleStep):
+        dpos, wrist, cycle_depth = cycle_offsets(step, k, fps)
+        pos = pos + dpos
     so = min_jerk(tau / max(step.open_lead, 1e-6))
     openness = step.open0 + (step.open1 - step.open0) * so
     depth = (
@@ -91,6 +99,8 @@ def _eval_step(step: Step, fps: float) -> tuple[np.ndarray, ...]:
         if step.profile != "still"
         else (np.full_like(tau, step.depth0))
     )
+    if cycle_depth is not None:
+        depth = depth + cycle_depth
     return pos, wrist, openness, depth
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.io.video import encode_frames
 from pipeline.synth import nuisance
 from pipeline.synth.arm import ArmLook, draw_arm, solve_arm
+from pipeline.synth.cyclic import plan_cyclic_script
 from pipeline.synth.motion import MOTION_STREAM, Trajectory, trajectory
 from pipeline.synth.scene import (
     SCENE_STREAM,
@@ -41,18 +42,26 @@ PROGRESS_EVERY = 30  # frames between progress callbacks
 
 @dataclass(frozen=True)
 class Preset:
-    """Output size (px), frame rate, chance of camera shake per video, encoder quality."""
+    """Output size (px), frame rate, chance of camera shake per video, encoder quality, and
+    which planner writes the script (``SCRIPTS``: assembly cycles or cyclic activities)."""
 
     width: int
     height: int
     fps: float
     shake_prob: float = 0.5
     crf: int = 23
+    script: str = "assembly"
 
 
 PRESETS: dict[str, Preset] = {
     "test": Preset(320, 240, 30.0),
     "bench": Preset(640, 480, 30.0),
+    "cyclic": Preset(640, 480, 30.0, script="cyclic"),  # dev data only (docs/evaluation.md)
+    "cyclic-test": Preset(320, 240, 30.0, script="cyclic"),
+}
+SCRIPTS: dict[str, Callable[[float, int, float], Script]] = {
+    "assembly": plan_script,
+    "cyclic": plan_cyclic_script,
 }
 
 
@@ -112,7 +121,7 @@ def build_video(
 ) -> SynthVideo:
     """Plan and prepare the video of ``seed`` (no rendering); ``shake=None``: the seed decides."""
     p = get_preset(preset)
-    script = plan_script(seconds, seed, p.fps)
+    script = SCRIPTS[p.script](seconds, seed, p.fps)
     traj = trajectory(script, rng_for(seed, MOTION_STREAM))
     scene_rng = rng_for(seed, SCENE_STREAM)
     scene = build_scene(p.width, p.height, script.duration_sec, scene_rng)
