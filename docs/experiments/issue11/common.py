@@ -112,7 +112,9 @@ def score2(model, inp, fs, tgt_vel, mask_vel, seed=0, bs=64):
     w = z_q.shape[0]
     top = int(torch.bincount(codes.reshape(-1)).argmax())
     variants = {"true": z_q, "shuffled": z_q[derangement(w, seed)],
-                "constant": model.fsq.indices_to_codes(torch.tensor(top)).expand_as(z_q).contiguous()}
+                "constant": (model.fsq.indices_to_codes(torch.tensor(top)).expand_as(z_q).contiguous()
+                             if z_q.shape[-1] == len(cfg.fsq_levels)
+                             else z_q.mean((0, 1), keepdim=True).expand_as(z_q).contiguous())}
     res = {}
     for name, zz in variants.items():
         ce_s = ok_s = epe_s = 0.0; n = 0
@@ -181,3 +183,25 @@ class PosQ(Direct):
     @property
     def query_point(self):
         return self.pos_mlp(self.pos_feat)
+
+
+def continuous(model, dims=16):
+    """Ceiling check: no quantizer, a ``dims``-wide continuous latent per step (codes all 0)."""
+    from models.tokenizer import EncodeOut
+
+    d = model.cfg.d_model
+    model.fsq_in, model.fsq_out = nn.Linear(d, dims), nn.Linear(dims, d)
+    model.fsq_norm = nn.BatchNorm1d(dims, affine=False)
+    if hasattr(model, "q_code"):
+        model.q_code = nn.Linear(dims, d)
+
+    def encode(vel):
+        b, s = vel.shape[:2]
+        x = (vel.float() * model.cfg.input_scale).reshape(b, s, -1)
+        h = model.encoder(model.in_proj(x) + model.step_pos, mask=model.causal_mask, is_causal=True)
+        z = model.fsq_in(model.enc_norm(h))
+        z = model.fsq_norm(z.reshape(b * s, -1)).view(z.shape)
+        return EncodeOut(z_pre=z, z_q=z, codes=torch.zeros(b, s, dtype=torch.long))
+
+    model.encode = encode
+    return model

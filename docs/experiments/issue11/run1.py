@@ -1,7 +1,7 @@
 """python run1.py VARIANT STEPS: VARIANT names its parts: resid (targets and inputs relative to
 each video's per-point median velocity), direct (queries + the step's own code), posq (queries
 from grid positions), wpts (decoded points drawn by motion), mwK (moving targets weighted K),
-sigS (Gaussian soft targets), dz0/dz4 (dead zone 0 / 0.004), big (FSQ 8,8,8,5,5)."""
+sigS (Gaussian soft targets), dz0/dz4 (dead zone 0 / 0.004), big (FSQ 8,8,8,5,5), cont / cont4 (no quantizer: a 16- / 4-dim continuous latent, the ceiling check), fsq6 (FSQ 5 x 6 levels)."""
 import sys
 from common import *
 name, steps = sys.argv[1], int(sys.argv[2])
@@ -9,10 +9,13 @@ kw = {}
 if "dz0" in name: kw["input_deadzone"] = 0.0
 if "dz4" in name: kw["input_deadzone"] = 0.004
 if "big" in name: kw["fsq_levels"] = (8, 8, 8, 5, 5)
+if "fsq6" in name: kw["fsq_levels"] = (5,) * 6
 cfg = TokenizerConfig(**kw)
 (tv, tf), (vv, vf), (rtv, _), (rvv, _) = load_residual(cfg)
 resid = "resid" in name
 model = (PosQ if "posq" in name else Direct if "direct" in name else MotionTokenizer)(cfg)
+if "cont" in name:
+    continuous(model, 4 if "cont4" in name else 16)
 import re
 sig = re.search(r"sig([0-9.]+)", name); mw = re.search(r"mw([0-9.]+)", name)
 patch_loss(model, float(sig.group(1)) if sig else None, float(mw.group(1)) if mw else None)
