@@ -82,6 +82,8 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
             "segmenter": extra["segmenter"],
             "segment_files": dg.MetadataValue.json(extra["segment_files"]),
             "belt_filter": dg.MetadataValue.json(extra["belt_filter"]),
+            # which change-point count rule fired per video, fine pieces merged away
+            "granularity": dg.MetadataValue.json(extra["granularity"]),
             "table": dg.MetadataValue.path(store.uri(summary.keys["segments"])),
         },
     )

@@ -168,7 +168,9 @@ def segment_partition(
         segment_rows.extend(rows)
         energy_rows.extend(_energy_rows(sig, res.smoothed, result, tok))
         key = segment_file_key(date, station, stems[vid])
-        store.write_bytes(key, _segment_file(v, sig, res.segments, result, cfg, tok))
+        store.write_bytes(
+            key, _segment_file(v, sig, res.segments, result, cfg, tok, res.granularity)
+        )
         json_keys[stems[vid]] = key
         if on_video:
             on_video(n + 1, len(videos), v["file_name"])
@@ -212,6 +214,7 @@ def segment_partition(
             "energy_plots": plots,
             "video_seconds": seconds,
             "segment_rate": check_segment_rate(len(segment_rows), seconds, history),
+            "granularity": granularity_summary(result),
             "belt_filter": {
                 stems[v["video_id"]]: belt
                 for v in videos
@@ -299,6 +302,19 @@ def _energy_rows(
     ]
 
 
+def granularity_summary(result: StationResult) -> dict[str, int]:
+    """Over the station's videos: how many had their change-point count set by each rule and
+    how many fine pieces the ``adaptive`` rule merged away (``ChangePointSegmenter``)."""
+    out: dict[str, int] = {"merged": 0}
+    for res in result.videos.values():
+        g = res.granularity or {}
+        if g:
+            fired = f"videos_{g.get('fired')}"
+            out[fired] = out.get(fired, 0) + 1
+            out["merged"] += int(g.get("merged") or 0)
+    return out
+
+
 def belt_filter_summary(sig: VideoSignals) -> dict[str, int] | None:
     """How many grid points the belt filter down-weighted in one video (``None`` without track
     features): a sudden rise at a station means the filter may be taking a worker's region."""
@@ -319,6 +335,7 @@ def _segment_file(
     result: StationResult,
     cfg: SegmentationConfig,
     tok: Mapping[str, Any],
+    granularity: Mapping[str, Any] | None = None,
 ) -> bytes:
     fps = float(video["fps"])
     meta = {
@@ -333,6 +350,8 @@ def _segment_file(
     belt = belt_filter_summary(sig)
     if belt is not None:
         meta["belt_filter"] = belt
+    if granularity is not None:
+        meta["granularity"] = granularity
     segfile = SegmentFile(
         video=video["file_name"],
         fps=fps,

@@ -56,6 +56,9 @@ class VideoResult:
     segments: tuple[FrameSegment, ...]
     energy: np.ndarray  # (W,) the gate's energy (gated windows 0)
     smoothed: np.ndarray  # (W,) its causal EMA
+    # what set the number of change points (ChangePointSegmenter.granularity); None: no
+    # change points were fitted (hysteresis, or no windows)
+    granularity: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,13 +175,14 @@ def _segment_video(
     if energy.size == 0 or (cfg.method == "hysteresis" and run is None):
         segs = [FrameSegment(0, v.frame_count, IDLE_LABEL)]
         return VideoResult(key, tuple(segs), energy, smoothed)
+    granularity = None
     if cfg.method == "hysteresis" and run is not None:
         seconds = list(run.videos[key].segments)
     else:
-        seconds = _changepoint_segments(v, energy, smoothed, params, cfg)
+        seconds, granularity = _changepoint_segments(v, energy, smoothed, params, cfg)
     segs = to_frames(seconds, fps=v.fps, frame_count=v.frame_count)
-    log.debug("%s: %d segments (%s)", key, len(segs), cfg.method)
-    return VideoResult(key, tuple(segs), energy, smoothed)
+    log.debug("%s: %d segments (%s, %s)", key, len(segs), cfg.method, granularity)
+    return VideoResult(key, tuple(segs), energy, smoothed, granularity)
 
 
 def _changepoint_segments(
@@ -187,9 +191,10 @@ def _changepoint_segments(
     smoothed: np.ndarray,
     params: HysteresisParams,
     cfg: SegmentationConfig,
-) -> list[Segment]:
-    """Combined or change-point-only segments in seconds. Without a calibrated threshold
-    (``thr_on`` infinite) there is no gate: change points only, every piece ``uncalibrated``."""
+) -> tuple[list[Segment], dict[str, Any]]:
+    """Combined or change-point-only segments in seconds, and what set their number. Without
+    a calibrated threshold (``thr_on`` infinite) there is no gate: change points only, every
+    piece ``uncalibrated``."""
     features = v.step_features(cfg.features, cfg.weights())
     cp = _changepoint_segmenter(cfg)
     end = v.duration_sec
@@ -197,11 +202,14 @@ def _changepoint_segments(
     if cfg.method == "combined" and calibrated:
         gate = HysteresisSegmenter.from_params(params)
         seg = CombinedSegmenter(gate=gate, changepoints=cp, edge_sec=cfg.edge_sec)
-        return seg.fit(energy, v.centre_sec, features, v.step_times(), end_sec=end).predict()
+        pieces = seg.fit(energy, v.centre_sec, features, v.step_times(), end_sec=end).predict()
+        return pieces, cp.granularity()
     pieces = cp.fit(features, v.step_times(), end_sec=end).predict()
     if not calibrated:
-        return [Segment(p.start_sec, p.end_sec, UNCALIBRATED_LABEL) for p in pieces]
-    return [_label_piece(p, v.centre_sec, smoothed, params.thr_off) for p in pieces]
+        labelled = [Segment(p.start_sec, p.end_sec, UNCALIBRATED_LABEL) for p in pieces]
+    else:
+        labelled = [_label_piece(p, v.centre_sec, smoothed, params.thr_off) for p in pieces]
+    return labelled, cp.granularity()
 
 
 def _changepoint_segmenter(cfg: SegmentationConfig) -> ChangePointSegmenter:

@@ -96,6 +96,9 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert check.passed and "need 3" in check.description
     seg_rows = read_partition(store, "segments", DATE, "st1").to_pylist()
     assert mats["segments"].metadata["segments"].value == len(seg_rows)
+    granularity = mats["segments"].metadata["granularity"].value  # which count rule fired
+    assert sum(v for k, v in granularity.items() if k.startswith("videos_")) == 2
+    assert granularity["merged"] >= 0
     assert len({r["segment_id"] for r in seg_rows}) == len(seg_rows)
 
     # the training data, then the card; blocking checks stop the card when they fail

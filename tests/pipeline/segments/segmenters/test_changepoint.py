@@ -16,7 +16,7 @@ from pipeline.segments.segmenters.cpd_path import CostPath, l2_cost
 DENSITIES = {"dense": (10, 30), "sparse": (60, 150)}  # segment lengths in 10 Hz steps
 
 
-@pytest.mark.parametrize("rule", ["consensus", "noise_gain", "knee"])
+@pytest.mark.parametrize("rule", ["consensus", "noise_gain", "knee", "adaptive"])
 @pytest.mark.parametrize("density", sorted(DENSITIES))
 def test_finds_boundaries_at_different_densities(
     piecewise: Callable[..., tuple], rule: str, density: str
@@ -36,6 +36,38 @@ def test_density_adapts_per_video(piecewise: Callable[..., tuple]) -> None:
     ns = len(ChangePointSegmenter().fit(xs, ts).change_times())
     assert nd > 3 * ns
     assert 0.6 * len(dense) <= nd <= 1.5 * len(dense)
+
+
+def test_adaptive_keeps_dense_pieces_and_takes_the_knee_for_long_segments(
+    piecewise: Callable[..., tuple],
+) -> None:
+    """noise_gain sets a density, not a count: on long segments with correlated noise it cuts
+    eight times too often (F1 0.23); the adaptive rule sees its count far above the knee's and
+    takes the knee, and on dense segments it keeps noise_gain's pieces exactly."""
+    kw = {"beta": 4.0, "min_size_sec": 0.7}
+    x, t, truth = piecewise(0, n=1200, dim=8, min_len=8, max_len=25, noise=0.5)
+    fine = ChangePointSegmenter(rule="noise_gain", **kw).fit(x, t)
+    dense = ChangePointSegmenter(rule="adaptive", **kw).fit(x, t)
+    assert dense.predict_bkps() == fine.predict_bkps()
+    g = dense.granularity()
+    assert g["fired"] == "noise_gain" and g["merged"] == 0
+    assert g["fine_segments"] <= 2.4 * g["coarse_segments"]
+    x, t, truth = piecewise(0, n=1200, dim=8, min_len=50, max_len=200, noise=0.5)
+    fine = ChangePointSegmenter(rule="noise_gain", **kw).fit(x, t)
+    sparse = ChangePointSegmenter(rule="adaptive", **kw).fit(x, t)
+    g = sparse.granularity()
+    assert g["fired"] == "knee" and g["fine_segments"] == len(fine.predict_bkps())
+    assert g["merged"] == g["fine_segments"] - g["coarse_segments"] > 0
+    assert boundary_score(truth, fine.change_times(), tol=1.0).f1 < 0.5
+    assert boundary_score(truth, sparse.change_times(), tol=1.0).f1 >= 0.9
+    refit = sparse.fit(*piecewise(0, n=1200, dim=8, min_len=8, max_len=25, noise=0.5)[:2])
+    assert refit.granularity()["fired"] == "noise_gain"  # nothing kept from the last fit
+
+
+def test_granularity_of_the_plain_rules_names_the_rule(piecewise: Callable[..., tuple]) -> None:
+    x, t, _ = piecewise(1, n=600, dim=4, min_len=10, max_len=30, noise=0.5)
+    g = ChangePointSegmenter(rule="knee").fit(x, t).granularity()
+    assert g == {"rule": "knee", "fired": "knee"}
 
 
 def test_pure_noise_gives_few_change_points() -> None:
