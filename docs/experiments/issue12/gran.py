@@ -37,7 +37,7 @@ def load(store_root, gt_dir):
     return out, cfg
 
 
-def segment(sig, cfg, variant):
+def segment(sig, cfg, variant, cents=None):
     feats = sig.step_features(cfg.features, cfg.weights())
     t = sig.step_times()
     for part in variant.split("+"):
@@ -56,15 +56,44 @@ def segment(sig, cfg, variant):
             p = p.model_copy(update={"beta": float(part[4:])})
         if part.startswith("min"):
             p = p.model_copy(update={"min_size_sec": float(part[3:])})
+        if part.startswith("tail"):
+            p = p.model_copy(update={"tail_sec": float(part[4:])})
+        if part == "rbf":
+            p = p.model_copy(update={"kernel": "rbf"})
         if part in ("consensus", "knee", "noise_gain"):
             p = p.model_copy(update={"rule": part})
     cp = ChangePointSegmenter.from_params(p).fit(feats, t, end_sec=sig.duration_sec)
     pieces = cp.predict()
     for part in variant.split("+"):
-        if part.startswith("merge"):
+        if part.startswith("switch"):  # knee when the noise_gain count is > R x the knee count
+            ratio = float(part[6:])
+            knee = ChangePointSegmenter.from_params(p.model_copy(update={"rule": "knee"}))
+            knee.fit(feats, t, end_sec=sig.duration_sec)
+            if len(pieces) > ratio * len(knee.predict()):
+                pieces = knee.predict()
+    for part in variant.split("+"):
+        if part.startswith("both"):
+            from granularity_exp import merge_both
+            e_thr, c_thr = (float(v) for v in part[4:].split(","))
+            pieces = merge_both(pieces, feats, cents, t, e_thr, c_thr)
+        elif part.startswith("mmd"):
+            from granularity_exp import merge_mmd
+            pieces = merge_mmd(pieces, feats, t, q=float(part[3:] or 90))
+        elif part.startswith("merge"):
             from granularity_exp import merge_similar
             pieces = merge_similar(pieces, feats, t, part)
     return pieces
+
+
+CACHE = {}
+
+
+def row_date(store):
+    return list_partitions(open_storage(store), "codes")[0][0]
+
+
+def row_station(store):
+    return list_partitions(open_storage(store), "codes")[0][1]
 
 
 def main():
@@ -73,7 +102,14 @@ def main():
     for variant in variants:
         f1s, f05, ratios, npred, ntrue = [], [], [], [], []
         for stem, row, sig, gt in data:
-            pieces = segment(sig, cfg, variant)
+            cents = None
+            if "both" in variant:
+                from centroid import centroids
+                cents = CACHE.get(stem)
+                if cents is None:
+                    cents = CACHE[stem] = centroids(store, row_date(store), row_station(store), row["video_id"])
+                cents = cents[: sig.step_features(cfg.features, cfg.weights()).shape[0]]
+            pieces = segment(sig, cfg, variant, cents)
             pred = SegmentFile(gt.video, gt.fps, gt.duration_sec, tuple(pieces))
             s = evaluate_pair(gt, pred)
             f1s.append(s["boundary_f1@1.0"]); f05.append(s["boundary_f1@0.5"])
