@@ -37,12 +37,14 @@ def plot_energy(
     true_boundaries: Sequence[float] = (),
     pred_boundaries: Sequence[float] = (),
     title: str = "",
+    merged_boundaries: Sequence[float] = (),
 ) -> Path:
     """Write a PNG of the per-window energy (and its EMA) against time.
 
     times: (W,) seconds (window centres); energy, smoothed: (W,); thresholds in energy units;
-    true boundaries are drawn as green dashed lines, predicted ones as red dotted lines. The PNG
-    is written atomically (temp file + rename) and its path returned.
+    true boundaries are drawn as green dashed lines, predicted ones as red dotted lines, and
+    boundaries the segmenter found but merged away (the ``adaptive`` count rule) as thin grey
+    dash-dot lines. The PNG is written atomically (temp file + rename) and its path returned.
     """
     t = np.asarray(times, dtype=float)
     e = np.asarray(energy, dtype=float)
@@ -64,6 +66,8 @@ def plot_energy(
             ax.axvline(b, color="tab:green", lw=1, ls="--", label="true" if i == 0 else None)
         for i, b in enumerate(pred_boundaries):
             ax.axvline(b, color="tab:red", lw=1, ls=":", label="predicted" if i == 0 else None)
+        for i, b in enumerate(merged_boundaries):
+            ax.axvline(b, color="0.6", lw=0.7, ls="-.", label="merged" if i == 0 else None)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("energy")
         ax.set_title(title)
@@ -123,8 +127,10 @@ def write_energy_plots(
     segment_rows: Sequence[Mapping[str, Any]],
     *,
     limit: int = 20,
+    merged: Mapping[str, Sequence[float]] | None = None,
 ) -> list[str]:
-    """One energy PNG per video (energy, its EMA, thresholds, predicted boundaries) under
+    """One energy PNG per video (energy, its EMA, thresholds, predicted boundaries and, from
+    ``merged`` (stem -> seconds), the boundaries merged away) under
     ``plots/date=D/station=S/<stem>.energy.png`` (at most ``limit`` videos); their keys."""
     from pipeline.io.keys import energy_plot_key
     from pipeline.io.scratch import scratch_dir
@@ -140,6 +146,7 @@ def write_energy_plots(
             png = plot_energy(
                 Path(tmp) / "e.png", c.times, c.energy, c.smoothed, c.thr_on, c.thr_off,
                 pred_boundaries=sorted(bounds.get(stem, set())), title=stem,
+                merged_boundaries=(merged or {}).get(stem, ()),
             )  # fmt: skip
             store.write_bytes(key, png.read_bytes())
         keys.append(key)

@@ -178,7 +178,14 @@ def segment_partition(
         _prune(store, clips_prefix(date, station), {r["clip_key"] for r in segment_rows})
     write_failures(store, date, station, "clips", clip_failures)
     _prune(store, segments_prefix(date, station), set(json_keys.values()))
-    plots = write_energy_plots(store, date, station, videos, stems, energy_rows, segment_rows)
+    merged = {
+        stems[vid]: (res.granularity or {}).get("merged_at_sec", [])
+        for vid, res in result.videos.items()
+        if vid in stems
+    }
+    plots = write_energy_plots(
+        store, date, station, videos, stems, energy_rows, segment_rows, merged=merged
+    )
     _prune(store, plots_prefix(date, station), set(plots))
     history = station_rate_history(store, station, before=date)
     seconds = sum(float(v["duration_sec"]) for v in videos)

@@ -150,6 +150,7 @@ class ChangePointSegmenter:
         self.rule_fired_ = ""
         self.fine_segments_: int | None = None
         self.coarse_segments_: int | None = None
+        self.merged_times_: list[float] = []  # adaptive: fine change points not kept, seconds
         self.times_: np.ndarray | None = None
         self.end_sec_ = 0.0
         self.noise_gain_ = 0.0
@@ -171,6 +172,7 @@ class ChangePointSegmenter:
         dt = float(np.median(np.diff(self.times_))) if n > 1 else 1.0
         p = self.params
         self.rule_fired_, self.fine_segments_, self.coarse_segments_ = "", None, None
+        self.merged_times_ = []
         self.min_size_ = max(2, int(round(p.min_size_sec / dt)))
         if p.standardize:
             x = robust_standardize(x)
@@ -245,6 +247,9 @@ class ChangePointSegmenter:
         self.fine_segments_, self.coarse_segments_ = fine.n_bkps + 1, coarse.n_bkps + 1
         if self.noise_gain_ <= 0 or self.fine_segments_ > p.switch_ratio * self.coarse_segments_:
             self.rule_fired_, self.penalty_ = "knee", coarse.penalty
+            kept = set(coarse.bkps)
+            merged = [b for b in fine.bkps[:-1] if b not in kept]
+            self.merged_times_ = [] if self.times_ is None else self.times_[merged].tolist()
             return coarse
         self.rule_fired_, self.penalty_ = "noise_gain", p.beta * self.noise_gain_
         return fine
@@ -261,6 +266,7 @@ class ChangePointSegmenter:
                 "coarse_segments": self.coarse_segments_,
                 "switch_ratio": p.switch_ratio,
                 "merged": self.fine_segments_ - kept,
+                "merged_at_sec": [round(float(x), 3) for x in self.merged_times_],
             }
         return out
 

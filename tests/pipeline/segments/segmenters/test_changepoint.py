@@ -50,7 +50,7 @@ def test_adaptive_keeps_dense_pieces_and_takes_the_knee_for_long_segments(
     dense = ChangePointSegmenter(rule="adaptive", **kw).fit(x, t)
     assert dense.predict_bkps() == fine.predict_bkps()
     g = dense.granularity()
-    assert g["fired"] == "noise_gain" and g["merged"] == 0
+    assert g["fired"] == "noise_gain" and g["merged"] == 0 and g["merged_at_sec"] == []
     assert g["fine_segments"] <= 2.4 * g["coarse_segments"]
     x, t, truth = piecewise(0, n=1200, dim=8, min_len=50, max_len=200, noise=0.5)
     fine = ChangePointSegmenter(rule="noise_gain", **kw).fit(x, t)
@@ -58,6 +58,10 @@ def test_adaptive_keeps_dense_pieces_and_takes_the_knee_for_long_segments(
     g = sparse.granularity()
     assert g["fired"] == "knee" and g["fine_segments"] == len(fine.predict_bkps())
     assert g["merged"] == g["fine_segments"] - g["coarse_segments"] > 0
+    merged, kept = np.array(g["merged_at_sec"]), sparse.change_times()
+    assert merged.size == g["merged"] and not np.isin(merged.round(3), kept.round(3)).any()
+    fine_times = fine.change_times().round(3)
+    assert np.isin(merged, fine_times).all()  # they are noise_gain's, dropped
     assert boundary_score(truth, fine.change_times(), tol=1.0).f1 < 0.5
     assert boundary_score(truth, sparse.change_times(), tol=1.0).f1 >= 0.9
     refit = sparse.fit(*piecewise(0, n=1200, dim=8, min_len=8, max_len=25, noise=0.5)[:2])
