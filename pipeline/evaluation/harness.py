@@ -214,13 +214,24 @@ def uniform_segmentation(duration_sec: float, k: int, *, label: str | None = Non
     return [Segment(a, b, label) for a, b in zip(edges[:-1], edges[1:], strict=True)]
 
 
+def true_segment_count(gt: SegmentFile) -> int:
+    """The number of segments of a ground truth as the metrics count them (on the contiguous
+    segmentation: idle gaps filled); what the oracle baselines are given."""
+    return len(fill_gaps(gt.segments, duration_sec=gt.duration_sec))
+
+
+def true_counts(gt_dir: str | Path) -> dict[str, int]:
+    """stem -> ``true_segment_count`` of every ground-truth file of ``gt_dir``."""
+    return {stem: true_segment_count(read_segments(p)) for stem, p in _index(Path(gt_dir)).items()}
+
+
 def write_uniform_baseline(gt_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """Write, for every ground-truth file, a uniform split with its true number of segments
-    (counted on the contiguous segmentation, as the metrics count them)."""
+    (``true_segment_count``)."""
     written: list[Path] = []
     for stem, path in _index(Path(gt_dir)).items():
         gt = read_segments(path)
-        k = len(fill_gaps(gt.segments, duration_sec=gt.duration_sec))
+        k = true_segment_count(gt)
         segs = tuple(uniform_segmentation(gt.duration_sec, max(k, 1)))
         out = SegmentFile(gt.video, gt.fps, gt.duration_sec, segs, {"method": "uniform_oracle_k"})
         written.append(write_segments(Path(out_dir) / f"{stem}{SEGMENT_SUFFIX}", out))

@@ -23,17 +23,11 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import BaselineError, SegmenterError
+from pipeline.evaluation.harness import true_counts
 from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import list_partitions, read_table
-from pipeline.segments.segfile import (
-    SEGMENT_SUFFIX,
-    SegmentFile,
-    fill_gaps,
-    read_segments,
-    stem_of,
-    write_segments,
-)
+from pipeline.segments.segfile import SEGMENT_SUFFIX, SegmentFile, write_segments
 from pipeline.segments.segmenters.changepoint import MAX_RBF_SAMPLES, ChangePointSegmenter
 
 log = logging.getLogger(__name__)
@@ -41,15 +35,6 @@ log = logging.getLogger(__name__)
 KERNEL_ORACLE = "kernel_cpd_oracle_k"
 ORACLE_FEATURES = ("motion", "occlusion", "track_speed", "flow")
 MIN_SIZE_SEC = 0.5
-
-
-def true_counts(gt_dir: str | Path) -> dict[str, int]:
-    """stem -> number of segments of its ground truth (idle gaps filled, as scored)."""
-    counts = {}
-    for path in sorted(Path(gt_dir).glob(f"*{SEGMENT_SUFFIX}")):
-        gt = read_segments(path)
-        counts[stem_of(path)] = len(fill_gaps(gt.segments, duration_sec=gt.duration_sec))
-    return counts
 
 
 def oracle_segments(
