@@ -24,7 +24,10 @@ in feature units:
   fluctuations it cuts). The knee follows the coarse structure (10-19 pieces on ``cyclic``,
   23-33 on ``bench``, where it under-splits). Their ratio told the two kinds of work apart on
   the development videos (1.6-2.3 on ``bench``, 2.5-4.1 on ``cyclic``, seeds 1000-1007 and
-  6000-6007); the rule keeps the noise_gain pieces below it and the knee's above.
+  6000-6007); the rule keeps the noise_gain pieces below it and the knee's above. Not robust
+  yet, so not the default: on 40 s videos of the ``test`` preset (dense primitives, like
+  ``bench``) the ratio was 1.9-2.8 and the switch wrongly fired on 3 of 4 (F1 at 1 s 0.945
+  with noise_gain, 0.649 adaptive).
 - ``"fixed"``: a given count (oracle experiments only).
 
 Measured on synthetic step timelines (11 settings x 4 seeds: 8-16 dims, AR(1)-correlated noise,

@@ -146,11 +146,20 @@ def test_belt_filter_counts_are_reported(block_store):
 def test_the_rule_that_set_the_count_is_reported(block_store):
     """Each segment file's meta and the stage summary say which count rule fired and how many
     fine pieces the adaptive rule merged (issue 12 item 4)."""
-    store, summary = _segment(block_store, write_clips=False)
+    store, summary = _segment(block_store, write_clips=False)  # the default: noise_gain
+    assert _json(store, block_store)["meta"]["granularity"] == {
+        "rule": "noise_gain",
+        "fired": "noise_gain",
+    }
+    assert summary.extra["granularity"] == {"merged": 0, "videos_noise_gain": 1}
+    cfg = SegmentationConfig(changepoint={"rule": "adaptive", "beta": 4.0, "min_size_sec": 0.7})
+    store, summary = _segment(block_store, cfg, write_clips=False)
     g = _json(store, block_store)["meta"]["granularity"]
     assert g["rule"] == "adaptive" and g["fired"] in ("noise_gain", "knee")
-    assert g["merged"] == (
-        0 if g["fired"] == "noise_gain" else g["fine_segments"] - g["coarse_segments"]
+    assert (
+        g["merged"]
+        == len(g["merged_at_sec"])
+        == (0 if g["fired"] == "noise_gain" else g["fine_segments"] - g["coarse_segments"])
     )
     assert summary.extra["granularity"] == {"merged": g["merged"], f"videos_{g['fired']}": 1}
     # a fixed count: the rule is named, there are no candidates to report
