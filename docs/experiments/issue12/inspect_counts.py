@@ -12,7 +12,7 @@ for store, gt_dir in zip(sys.argv[1::2], sys.argv[2::2]):
     data, cfg = load(store, gt_dir)
     for stem, row, sig, gt in data:
         f = sig.step_features(cfg.features, cfg.weights()); t = sig.step_times()
-        p = cfg.changepoint.model_copy(update={"standardize": False})
+        p = cfg.changepoint.model_copy(update={"standardize": False, "rule": "noise_gain"})
         cp = ChangePointSegmenter.from_params(p).fit(f, t, end_sec=sig.duration_sec)
         b = cp.predict_bkps()
         knee = ChangePointSegmenter.from_params(p.model_copy(update={"rule": "knee"})).fit(f, t, end_sec=sig.duration_sec).predict_bkps()
