@@ -37,6 +37,7 @@ from pipeline.synth.script import (
     Placement,
     Script,
     Step,
+    frame_count,
     rng_for,
 )
 
@@ -358,9 +359,7 @@ def make_cyclic_script(
     seconds: float, fps: float, rng: np.random.Generator, layout: Layout = LAYOUT
 ) -> Script:
     """Plan ``round(seconds * fps)`` frames: idle lead-in, then activities and pauses to the end."""
-    n_frames = int(round(seconds * fps))
-    if n_frames < 1 or fps <= 0:
-        raise ValueError(f"video too short: seconds={seconds} at fps={fps} gives no frame")
+    n_frames = frame_count(seconds, fps)
     (cx, cy), (jx, jy) = layout.rest_center, layout.rest_jitter
     hand = _Hand((float(cx + rng.uniform(-jx, jx)), float(cy + rng.uniform(-jy, jy))))
     hand.occupied = {

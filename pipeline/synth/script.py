@@ -389,13 +389,19 @@ def _initial_state(pl: _Planner) -> None:
             pl.occupied[s] = (kind, pos, float(pl.rng.uniform(-math.pi, math.pi)), 0)
 
 
+def frame_count(seconds: float, fps: float) -> int:
+    """Frames of a planned video, ``round(seconds * fps)``; ``ValueError`` when that is none."""
+    n_frames = int(round(seconds * fps))
+    if n_frames < 1 or fps <= 0:
+        raise ValueError(f"video too short: seconds={seconds} at fps={fps} gives no frame")
+    return n_frames
+
+
 def make_script(
     seconds: float, fps: float, rng: np.random.Generator, layout: Layout = LAYOUT
 ) -> Script:
     """Plan ``round(seconds * fps)`` frames of work: idle lead-in, then cycles until the end."""
-    n_frames = int(round(seconds * fps))
-    if n_frames < 1 or fps <= 0:
-        raise ValueError(f"video too short: seconds={seconds} at fps={fps} gives no frame")
+    n_frames = frame_count(seconds, fps)
     pl = _Planner(fps=fps, n_frames=n_frames, rng=rng, layout=layout)
     _initial_state(pl)
     p_in_cycle = float(rng.uniform(0.2, 0.45))  # pause probability between primitives
