@@ -163,3 +163,23 @@ class EvaluationError(LapsError, ValueError):
 
 class BaselineError(EvaluationError):
     """A store that cannot feed the baselines (missing tables, duplicate windows or stems)."""
+
+
+# --- discovery ------------------------------------------------------------------------------
+class DiscoveryError(LapsError):
+    """Base class of the discovery stage's errors (keyframes, embeddings, clusters, labels)."""
+
+
+class KeyframeError(DiscoveryError, ValueError):
+    """A clip whose keyframes cannot be decoded; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, source: str, reason: str, detail: str = "") -> None:
+        self.source = source
+        self.reason = reason
+        self.detail = detail
+        super().__init__(f"{source}: {reason}" + (f" ({detail})" if detail else ""))
+
+
+class EmbedderError(DiscoveryError, ValueError):
+    """An image embedder that cannot be built (a missing folder, no CLIP in it, no transformers)
+    or fed (images of the wrong shape or type); the message names the offending value."""

@@ -1,0 +1,1 @@
+"""Primitive discovery: keyframes of clips, image embeddings, clusters and their language."""
