@@ -22,6 +22,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from lapstest.browser import CHROMIUM_ARGS
 
 REPO = Path(__file__).resolve().parents[3]
 READY_DEADLINE_S = 120.0
@@ -29,15 +30,6 @@ STOP_GRACE_S = 30.0
 UI_TIMEOUT_MS = 60_000  # per action / assertion: the first page load compiles GraphQL queries
 # A station registered in the instance before start-up, so the dynamic dimension has a key to show.
 UI_STATION = "ui-test-station"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _missing(reason: str) -> None:
