@@ -68,9 +68,22 @@ def main(verbose: int) -> None:
     "--preset",
     default="test",
     show_default=True,
-    type=click.Choice(["test", "bench", "cyclic", "cyclic-test"]),
+    type=click.Choice(
+        [
+            "test",
+            "bench",
+            "cyclic",
+            "cyclic-test",
+            "twohand",
+            "twohand-test",
+            "bench-cam",
+            "bench-cam-test",
+        ]
+    ),
     help="test/bench: assembly cycles (320x240 / 640x480); cyclic(-test): long repeated-motion"
-    " activities (wipe, polish, hammer, screw) and transfers, dev data only",
+    " activities (wipe, polish, hammer, screw) and transfers; twohand(-test): both hands"
+    " assembling at once; bench-cam(-test): bench seen by a seeded tilted/zoomed/rolled camera;"
+    " cyclic, twohand and bench-cam are dev data only",
 )
 @click.option("--prefix", default="station", show_default=True, help="file name prefix")
 def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, prefix: str) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 from pipeline.io.video import encode_frames
 from pipeline.synth import nuisance
 from pipeline.synth.arm import ArmLook, draw_arm, solve_arm
+from pipeline.synth.camera import CameraView, camera_view, draw_camera
 from pipeline.synth.cyclic import plan_cyclic_script
 from pipeline.synth.motion import MOTION_STREAM, Trajectory, trajectory
 from pipeline.synth.scene import (
@@ -33,6 +34,15 @@ from pipeline.synth.scene import (
 )
 from pipeline.synth.script import Script, ground_truth, plan_script, rng_for
 from pipeline.synth.textures import fabric, glove
+from pipeline.synth.twohand import (
+    RULE,
+    LeftArm,
+    left_arm,
+    left_pose,
+    plan_twohand,
+    scene_script,
+    twohand_ground_truth,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +52,9 @@ PROGRESS_EVERY = 30  # frames between progress callbacks
 
 @dataclass(frozen=True)
 class Preset:
-    """Output size (px), frame rate, chance of camera shake per video, encoder quality, and
-    which planner writes the script (``SCRIPTS``: assembly cycles or cyclic activities)."""
+    """Output size (px), frame rate, chance of camera shake per video, encoder quality, which
+    planner writes the script (``SCRIPTS``: assembly cycles or cyclic activities; ``twohand``:
+    two hands, ``twohand.py``) and whether each video gets its own camera (``camera.py``)."""
 
     width: int
     height: int
@@ -51,6 +62,7 @@ class Preset:
     shake_prob: float = 0.5
     crf: int = 23
     script: str = "assembly"
+    camera: bool = False
 
 
 PRESETS: dict[str, Preset] = {
@@ -58,6 +70,10 @@ PRESETS: dict[str, Preset] = {
     "bench": Preset(640, 480, 30.0),
     "cyclic": Preset(640, 480, 30.0, script="cyclic"),  # dev data only (docs/evaluation.md)
     "cyclic-test": Preset(320, 240, 30.0, script="cyclic"),
+    "twohand": Preset(640, 480, 30.0, script="twohand"),  # dev data only (docs/evaluation.md)
+    "twohand-test": Preset(320, 240, 30.0, script="twohand"),
+    "bench-cam": Preset(640, 480, 30.0, camera=True),  # dev data only (docs/evaluation.md)
+    "bench-cam-test": Preset(320, 240, 30.0, camera=True),
 }
 SCRIPTS: dict[str, Callable[[float, int, float], Script]] = {
     "assembly": plan_script,
@@ -77,6 +93,8 @@ class SynthVideo:
     preset: Preset
     riders: Riders
     held: np.ndarray  # (N,) int8: kind of the part in the hand per frame, -1 for none
+    left: LeftArm | None = None  # the second hand (``twohand`` presets)
+    camera: CameraView | None = None  # the video's camera (presets with ``camera``)
 
 
 def get_preset(name: str) -> Preset:
@@ -121,7 +139,12 @@ def build_video(
 ) -> SynthVideo:
     """Plan and prepare the video of ``seed`` (no rendering); ``shake=None``: the seed decides."""
     p = get_preset(preset)
-    script = SCRIPTS[p.script](seconds, seed, p.fps)
+    left = None
+    if p.script == "twohand":
+        plan = plan_twohand(seconds, seed, p.fps)
+        script, left = scene_script(plan), left_arm(plan, seed)
+    else:
+        script = SCRIPTS[p.script](seconds, seed, p.fps)
     traj = trajectory(script, rng_for(seed, MOTION_STREAM))
     scene_rng = rng_for(seed, SCENE_STREAM)
     scene = build_scene(p.width, p.height, script.duration_sec, scene_rng)
@@ -131,7 +154,8 @@ def build_video(
     held = np.full(script.n_frames, -1, np.int8)
     for h in script.holds:
         held[h.start : h.end] = h.kind
-    return SynthVideo(script, traj, scene, look, nz, p, Riders.of(scene, script), held)
+    cam = camera_view(draw_camera(seed), scene.background) if p.camera else None
+    return SynthVideo(script, traj, scene, look, nz, p, Riders.of(scene, script), held, left, cam)
 
 
 def render_frame(v: SynthVideo, frame: int) -> np.ndarray:
@@ -140,12 +164,17 @@ def render_frame(v: SynthVideo, frame: int) -> np.ndarray:
     draw_belt(img, v.scene, frame / v.script.fps)
     draw_riding(img, v.scene, v.riders, frame / v.script.fps)
     draw_fixture_parts(img, v.scene, v.script, frame)
+    if v.left is not None:  # drawn first: the right arm passes over it
+        held_l = int(v.left.held[frame])
+        draw_arm(img, left_pose(v.left.traj, frame), v.look, held_l if held_l >= 0 else None)
     tr = v.traj
     pose = solve_arm(
         tr.pos[frame], float(tr.heading[frame]), float(tr.openness[frame]), float(tr.scale[frame])
     )
     held = int(v.held[frame])
     draw_arm(img, pose, v.look, held if held >= 0 else None)
+    if v.camera is not None:
+        img = v.camera.apply(img)
     return nuisance.apply(img, frame, v.nz, v.scene.k)
 
 
@@ -170,7 +199,25 @@ def _write_json_atomic(path: Path, obj: dict) -> None:
     os.replace(tmp, path)
 
 
+def truth_of(v: SynthVideo, video_name: str) -> dict:
+    """The ground truth of ``v`` (segment file); the camera, if any, goes into its ``meta``."""
+    if v.left is not None:
+        truth = twohand_ground_truth(v.left.plan, video_name)
+        truth["meta"] = {"hands": 2, "rule": RULE}
+    else:
+        truth = ground_truth(v.script, video_name)
+    if v.camera is not None:
+        cam = v.camera.camera.to_meta(v.preset.width, v.preset.height)
+        truth["meta"] = {**truth.get("meta", {}), "camera": cam}
+    return truth
+
+
 def _meta(v: SynthVideo, seed: int, preset: str) -> dict:
+    extra: dict = {}
+    if v.left is not None:
+        extra["hands"] = 2
+    if v.camera is not None:
+        extra["camera"] = v.camera.camera.to_meta(v.preset.width, v.preset.height)
     return {
         "generator": "laps-synth",
         "version": SYNTH_VERSION,
@@ -183,6 +230,7 @@ def _meta(v: SynthVideo, seed: int, preset: str) -> dict:
         "shake": v.nz.shake is not None,
         "noise_sigma": v.nz.noise_sigma,
         "belt_speed_design_px_s": v.scene.belt_speed,
+        **extra,
     }
 
 
@@ -205,7 +253,7 @@ def render_video(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     v = build_video(seconds, seed, preset, shake)
     stem = out_path.name[: -len(".mp4")]
-    truth = ground_truth(v.script, out_path.name)
+    truth = truth_of(v, out_path.name)
     _write_json_atomic(out_path.with_name(f"{stem}.segments.json"), truth)
     _write_json_atomic(out_path.with_name(f"{stem}.synth.json"), _meta(v, seed, preset))
     tmp = out_path.with_name(f".{stem}.tmp.mp4")

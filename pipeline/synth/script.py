@@ -398,14 +398,21 @@ def frame_count(seconds: float, fps: float) -> int:
 
 
 def make_script(
-    seconds: float, fps: float, rng: np.random.Generator, layout: Layout = LAYOUT
+    seconds: float,
+    fps: float,
+    rng: np.random.Generator,
+    layout: Layout = LAYOUT,
+    pause_scale: float = 1.0,
 ) -> Script:
-    """Plan ``round(seconds * fps)`` frames of work: idle lead-in, then cycles until the end."""
+    """Plan ``round(seconds * fps)`` frames of work: idle lead-in, then cycles until the end.
+
+    ``pause_scale`` multiplies the chances of an idle pause (1: the bench and test presets).
+    """
     n_frames = frame_count(seconds, fps)
     pl = _Planner(fps=fps, n_frames=n_frames, rng=rng, layout=layout)
     _initial_state(pl)
-    p_in_cycle = float(rng.uniform(0.2, 0.45))  # pause probability between primitives
-    p_between = float(rng.uniform(0.5, 0.8))  # ... and between cycles
+    p_in_cycle = float(rng.uniform(0.2, 0.45)) * pause_scale  # pause chance between primitives
+    p_between = float(rng.uniform(0.5, 0.8)) * pause_scale  # ... and between cycles
     lead = min(pl.frames(rng.uniform(0.5, 1.5)), n_frames)
     pl.push(_Spec("idle", 0.0, pl.pos, pl.open, profile="still"), 0, lead)
     while pl.t < n_frames:
