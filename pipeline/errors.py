@@ -156,6 +156,17 @@ class ExportError(PublishError):
     """An export (LeRobot) that cannot be made as asked; names the offending value."""
 
 
+# --- language -------------------------------------------------------------------------------
+class LanguageError(LapsError, ValueError):
+    """Requests that cannot be sent to a VLM as given (duplicate or invalid segment ids); names
+    the offending value. A failed answer is a segment's result, not an error."""
+
+
+class AnswerError(LanguageError):
+    """A VLM answer that is not the asked-for JSON (``pipeline.language.vlm.parse_answer``); the
+    labelling loop turns it into a segment's ``invalid_answer`` status, never raises it."""
+
+
 # --- evaluation -----------------------------------------------------------------------------
 class EvaluationError(LapsError, ValueError):
     """The harness cannot run (e.g. no ground truth at all); carries the offending path."""

@@ -10,6 +10,7 @@ Layout of a store (local folder or ``s3://bucket/prefix``)::
     segments/date=D/station=S/<stem>.segments.json           one segment file per video
     clips/date=D/station=S/<vid16>/<segment_id>.mp4          one clip per segment
     plots/date=D/station=S/<stem>.energy.png                 one energy plot per video
+    labels/cache/<model16>/<segment_id>.json                 one VLM answer (pipeline.language)
 
 The training-data outputs of the publish stage (``pipeline.publish``) all live under
 ``publish/``, so that folder can be copied or synced as one dataset (the card sits next to the
@@ -258,3 +259,26 @@ def partition_of(key: str) -> tuple[str, str] | None:
     """(date, station) of a key under a hive partition folder, or None."""
     m = _PARTITION_RE.search(key)
     return (m.group(1), m.group(2)) if m else None
+
+
+# --- language labels (pipeline.language): the VLM answer cache ----------------------------
+LABEL_CACHE_PREFIX = "labels/cache"
+_SEGMENT_ID_RE = re.compile(r"^[0-9A-Za-z_-]{1,128}$")
+
+
+def label_cache_dir(model: str, prompt_version: str) -> str:
+    """``labels/cache/<model16>``: the answers of one model and prompt version, where
+    ``model16`` = the first 16 hex of sha256 of ``"<model>|<prompt_version>"`` (a model name
+    such as ``Qwen/Qwen2.5-VL-7B-Instruct`` or ``qwen2.5vl:7b`` cannot name a folder)."""
+    import hashlib
+
+    digest = hashlib.sha256(f"{model}|{prompt_version}".encode()).hexdigest()[:16]
+    return f"{LABEL_CACHE_PREFIX}/{digest}"
+
+
+def label_cache_key(model: str, prompt_version: str, segment_id: str) -> str:
+    """The cached answer for one segment; ValueError for a segment id that is not 1..128 of
+    ``[0-9A-Za-z_-]`` (segment ids are hex)."""
+    if not isinstance(segment_id, str) or not _SEGMENT_ID_RE.match(segment_id):
+        raise ValueError(f"segment_id must be 1..128 of [0-9A-Za-z_-], got {segment_id!r}")
+    return f"{label_cache_dir(model, prompt_version)}/{segment_id}.json"

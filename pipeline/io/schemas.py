@@ -181,3 +181,20 @@ SEGMENTS = pa.schema(
         pa.field("stride_frames", pa.int16(), nullable=False),
     ]
 )
+
+# One row per segment sent to (or skipped for) the VLM (pipeline.language): status ok | cached |
+# error | disabled; error = machine-readable reason first ("http_429: ..."). The instruction is
+# untrusted plain text from a model: consumers escape it before rendering it anywhere.
+SEGMENT_LABELS_VERSION = 1
+SEGMENT_LABELS = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("verb", pa.string(), nullable=True),  # normalised lower-case verb (phrase)
+        pa.field("instruction", pa.string(), nullable=True),
+        pa.field("error", pa.string(), nullable=True),
+        pa.field("model", pa.string(), nullable=True),  # null when no endpoint is configured
+        pa.field("prompt_version", pa.string(), nullable=False),
+        pa.field("attempts", pa.int16(), nullable=False),  # HTTP requests made this run
+    ]
+)
