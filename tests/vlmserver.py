@@ -196,6 +196,7 @@ def _images(body: dict[str, Any]) -> tuple[list[str], list[bytes]]:
 class _Handler(BaseHTTPRequestHandler):
     owner: VlmServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body are two writes: no 40 ms delayed-ACK stall
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet: tests read .requests
         log.debug("vlmserver: " + format, *args)
