@@ -328,7 +328,7 @@ class _Labeller:
     def _detail(self, exc: BaseException) -> str:
         """A short printable detail of ``exc`` that never carries the API key."""
         text = plain_text(str(exc))
-        if self._key != EMPTY_API_KEY:
+        if self._key != EMPTY_API_KEY and len(self._key) >= 4:  # shorter: nothing to hide
             text = text.replace(self._key, "***")
         return text[:_DETAIL_CHARS]
 
