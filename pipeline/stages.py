@@ -23,9 +23,11 @@ from pydantic import Field, ValidationError, model_validator
 
 from pipeline.config import FrozenConfig, VideoConfig, WindowConfig
 from pipeline.context import Progress, StageSummary, no_progress
+from pipeline.discovery.config import DiscoveryConfig
 from pipeline.errors import ConfigError
 from pipeline.ingest.landing import LandedFile
 from pipeline.io.storage import Storage
+from pipeline.language.config import LanguageConfig
 from pipeline.publish.config import PublishConfig
 from pipeline.segments.config import SegmentationConfig
 from pipeline.tokens.config import TokenizerSection, tokenizer_config
@@ -43,6 +45,8 @@ class PipelineConfig(FrozenConfig):
     tokenizer: TokenizerSection = TokenizerSection()  # type: ignore[valid-type]
     segmentation: SegmentationConfig = SegmentationConfig()
     write_clips: bool = Field(True, description="cut one H.264 clip per segment")
+    language: LanguageConfig = LanguageConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
     publish: PublishConfig = PublishConfig()
 
     @model_validator(mode="after")
@@ -111,6 +115,7 @@ class StageContext:
     checkpoint: Path | None = None  # tokenizer: install this checkpoint instead of training
     force_training: bool = False
     progress: Progress = no_progress
+    vlm_api_key: str | None = None  # labels: the key (a Dagster secret); None: the env var
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,30 @@ def _segments(ctx: StageContext) -> StageSummary:
     )  # fmt: skip
 
 
+def _labels(ctx: StageContext) -> StageSummary:
+    from pipeline.language.stage import label_partition
+
+    def on_segment(done: int, total: int) -> None:
+        ctx.progress("labelling", done, total)
+
+    return label_partition(
+        ctx.store, ctx.date, ctx.station, ctx.config.language, api_key=ctx.vlm_api_key,
+        progress=on_segment,
+    )  # fmt: skip
+
+
+def _library(ctx: StageContext) -> StageSummary:
+    from pipeline.discovery.stage import library_stage
+
+    return library_stage(ctx.store, ctx.config.discovery, progress=ctx.progress)
+
+
+def _clusters(ctx: StageContext) -> StageSummary:
+    from pipeline.discovery.stage import cluster_partition
+
+    return cluster_partition(ctx.store, ctx.date, ctx.station, ctx.config.discovery)
+
+
 def _publish(ctx: StageContext) -> StageSummary:
     from pipeline.publish.stage import publish_partition
 
@@ -226,11 +255,16 @@ def _publish(ctx: StageContext) -> StageSummary:
 
 
 def _card(ctx: StageContext) -> StageSummary:
+    from pipeline.discovery.outputs import write_library_outputs
     from pipeline.io import keys
     from pipeline.publish.card import write_card
 
-    stats = write_card(ctx.store)
-    return StageSummary(keys={"card": keys.CARD_KEY}, extra=stats)
+    library = write_library_outputs(ctx.store, ctx.config.discovery)
+    stats = write_card(ctx.store, library)
+    out = {"card": keys.CARD_KEY}
+    if library.get("library_version"):
+        out.update(clusters=keys.CLUSTERS_KEY, gallery=keys.GALLERY_KEY)
+    return StageSummary(keys=out, extra=stats)
 
 
 STAGES: tuple[Stage, ...] = (
@@ -249,11 +283,23 @@ STAGES: tuple[Stage, ...] = (
     Stage("segments", ("videos", "windows", "codes", "tracks/", "failures"),
           ("energy", "segments", "segments/", "clips/", "plots/", "failures"), _segments,
           description="energy, label-free thresholds, segments, segment files, clips, plots"),
-    Stage("publish", ("segments", "videos", "windows", "codes", "clips/"),
+    Stage("labels", ("segments", "clips/"), ("segment_labels", "labels/cache/"), _labels,
+          description="a verb and an instruction per segment from an OpenAI-compatible "
+          "vision-language endpoint (keyframes as images; cached); off without an endpoint"),
+    Stage("library", ("segments", "tracks/", "segment_labels"), ("models/primitive_library/",),
+          _library, partitioned=False,
+          description="fit (or reuse) the primitive library: k-means on segment embeddings, "
+          "k by silhouette, ids kept across refits"),
+    Stage("clusters", ("segments", "models/primitive_library/"), ("segment_clusters",),
+          _clusters, description="each segment's nearest primitive cluster"),
+    Stage("publish", ("segments", "videos", "windows", "codes", "clips/", "segment_clusters",
+                      "segment_labels"),
           ("publish/shards/", "publish/dataset/", "publish/latent_actions/"), _publish,
           description="WebDataset shards, the Parquet dataset and the latent-action JSONL"),
-    Stage("card", ("publish/shards/", "publish/dataset/", "videos"),
-          ("publish/README.md", "publish/card/", "publish/shard_index.parquet"), _card,
+    Stage("card", ("publish/shards/", "publish/dataset/", "videos", "segment_clusters",
+                   "models/primitive_library/"),
+          ("publish/README.md", "publish/card/", "publish/shard_index.parquet",
+           "publish/clusters.parquet", "publish/gallery/"), _card,
           partitioned=False, description="the dataset card over every published partition"),
 )  # fmt: skip
 

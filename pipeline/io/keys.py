@@ -11,6 +11,8 @@ Layout of a store (local folder or ``s3://bucket/prefix``)::
     clips/date=D/station=S/<vid16>/<segment_id>.mp4          one clip per segment
     plots/date=D/station=S/<stem>.energy.png                 one energy plot per video
     labels/cache/<model16>/<segment_id>.json                 one VLM answer (pipeline.language)
+    models/primitive_library/<version>/library.npz, library.json, encoder.pt, map.png
+    models/primitive_library/current.json                    pointer to the library in use
 
 The training-data outputs of the publish stage (``pipeline.publish``) all live under
 ``publish/``, so that folder can be copied or synced as one dataset (the card sits next to the
@@ -21,6 +23,8 @@ shards)::
       card/segment_durations.png                            histogram of segment durations
       card/code_usage.png                                   how often each code is used
       shard_index.parquet                                   every shard of every partition
+      clusters.parquet                                      the library's clusters (names, sizes)
+      gallery/index.html, map.png, clips/<segment_id>.mp4   the cluster gallery and its exemplars
       shards/date=D/station=S/clips-000000.tar              WebDataset shard, a sample per segment
       shards/date=D/station=S/clips-000000.parquet          sidecar: one row per sample (+ skipped)
       shards/date=D/station=S/index.parquet                 the partition's shards (name, samples,
@@ -282,3 +286,22 @@ def label_cache_key(model: str, prompt_version: str, segment_id: str) -> str:
     if not isinstance(segment_id, str) or not _SEGMENT_ID_RE.match(segment_id):
         raise ValueError(f"segment_id must be 1..128 of [0-9A-Za-z_-], got {segment_id!r}")
     return f"{label_cache_dir(model, prompt_version)}/{segment_id}.json"
+
+
+# --- primitive discovery (pipeline.discovery): the library and its pictures ---------------
+LIBRARY_PREFIX = "models/primitive_library"
+LIBRARY_CURRENT = f"{LIBRARY_PREFIX}/current.json"  # pointer to the library in use, written last
+GALLERY_PREFIX = "publish/gallery"
+GALLERY_KEY = f"{GALLERY_PREFIX}/index.html"
+GALLERY_MAP_KEY = f"{GALLERY_PREFIX}/map.png"
+CLUSTERS_KEY = "publish/clusters.parquet"
+
+
+def library_key(version: str, name: str) -> str:
+    """A file of one library version: ``library.npz``, ``library.json``, ``encoder.pt``,
+    ``map.png``."""
+    return f"{LIBRARY_PREFIX}/{version}/{name}"
+
+
+def gallery_clip_key(segment_id: str) -> str:
+    return f"{GALLERY_PREFIX}/clips/{segment_id}.mp4"

@@ -198,3 +198,32 @@ SEGMENT_LABELS = pa.schema(
         pa.field("attempts", pa.int16(), nullable=False),  # HTTP requests made this run
     ]
 )
+
+# The nearest primitive cluster of each segment (pipeline.discovery): written per partition
+# against the library in use; a refit keeps matched ids (docs/formats.md).
+SEGMENT_CLUSTERS_VERSION = 1
+SEGMENT_CLUSTERS = pa.schema(
+    [
+        pa.field("segment_id", pa.string(), nullable=False),
+        pa.field("cluster_id", pa.int32(), nullable=False),
+        pa.field("cluster_name", pa.string(), nullable=False),
+        pa.field("distance", pa.float32(), nullable=False),  # 1 - cosine to the centroid
+        pa.field("library_version", pa.string(), nullable=False),
+        pa.field("embedding", pa.string(), nullable=False),
+    ]
+)
+
+# One row per cluster of the library in use, over every assigned segment (store-wide,
+# publish/clusters.parquet, rebuilt with the card).
+CLUSTERS_VERSION = 1
+CLUSTERS = pa.schema(
+    [
+        pa.field("cluster_id", pa.int32(), nullable=False),
+        pa.field("cluster_name", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),  # assigned segments
+        pa.field("hours", pa.float64(), nullable=False),
+        pa.field("median_duration_sec", pa.float64(), nullable=True),
+        pa.field("exemplar_segment_ids", pa.list_(pa.string()), nullable=False),
+        pa.field("library_version", pa.string(), nullable=False),
+    ]
+)

@@ -21,14 +21,15 @@ from pipeline.tokens.config import FROM_WINDOWS, TokenizerSection, tokenizer_con
 
 def test_stages_are_declared_once_in_data_flow_order():
     assert STAGE_NAMES == (
-        "ingest", "chunks", "tracks", "tokenizer", "codes", "segments", "publish", "card"
+        "ingest", "chunks", "tracks", "tokenizer", "codes", "segments", "labels", "library",
+        "clusters", "publish", "card",
     )  # fmt: skip
     written: set[str] = {"landing"}
     for s in STAGES:
         missing = set(s.reads) - written
         assert not missing, f"stage {s.name} reads {missing} before any stage writes them"
         written |= set(s.writes)
-    assert [s.name for s in STAGES if not s.partitioned] == ["tokenizer", "card"]
+    assert [s.name for s in STAGES if not s.partitioned] == ["tokenizer", "library", "card"]
 
 
 def test_run_stages_refuses_unknown_names(tmp_path):

@@ -1,9 +1,8 @@
 """Fixtures of the publish tests: a real segmented store with two partitions, built once.
 
-``segmented_store``: ``laps segment`` (the CLI, default segmenter) on rendered ``test``-preset
-videos (two for ``parts.a`` = ``2026-02-03/cam1``, one for ``parts.b`` = ``2026-02-04/cam2``)
-with an untrained tiny tokenizer (seeded, deterministic codes): videos, windows, codes, segments
-tables and one H.264 clip per segment. Tests never publish into it: ``fresh_store`` copies it;
+``segmented_store`` (``tests/lapstest/publish_stores.py``, shared with the discovery tests):
+``laps segment`` on rendered ``test``-preset videos of two partitions with an untrained tiny
+tokenizer. Tests never publish into it: ``fresh_store`` copies it;
 ``published`` is a copy published once with ``parts.cfg`` (``maxcount=2``: several shards per
 partition) for read-only tests. Shared values come as fixtures (``parts``), not imports: test
 modules cannot import this conftest under every pytest import mode.
@@ -13,37 +12,21 @@ from __future__ import annotations
 
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lapstest.segment_stores import make_checkpoint
+from lapstest.publish_stores import Parts
 
 from pipeline.io import keys as layout
 from pipeline.io.storage import LocalStorage, Storage
 from pipeline.io.tables import read_partition
-from pipeline.publish.config import PublishConfig
 from pipeline.publish.index import read_shard_index
 from pipeline.publish.snippets import lerobot_snippet
 from pipeline.publish.stage import publish_partition
 
 FENCE = re.compile(r"^### (?P<title>.+?)\n\n```python\n(?P<code>.*?)\n```", re.S | re.M)
-
-
-@dataclass(frozen=True)
-class Parts:
-    """The test store's partitions and the small publish config the tests use."""
-
-    a: tuple[str, str] = ("2026-02-03", "cam1")
-    b: tuple[str, str] = ("2026-02-04", "cam2")
-    cfg: PublishConfig = field(
-        default_factory=lambda: PublishConfig(shard_maxcount=2, read_workers=2)
-    )
-
-    @property
-    def all(self) -> tuple[tuple[str, str], ...]:
-        return (self.a, self.b)
 
 
 @dataclass(frozen=True)
@@ -115,34 +98,8 @@ def copy_store(src: Path, dst: Path) -> LocalStorage:
 
 
 @pytest.fixture(scope="session")
-def parts() -> Parts:
-    return Parts()
-
-
-@pytest.fixture(scope="session")
 def card_runner(parts: Parts) -> CardRunner:
     return CardRunner(parts)
-
-
-@pytest.fixture(scope="session")
-def segmented_store(tmp_path_factory: pytest.TempPathFactory, parts: Parts) -> Path:
-    from click.testing import CliRunner
-
-    from pipeline.cli.main import main
-    from pipeline.synth import render_video
-
-    base = tmp_path_factory.mktemp("publish-src")
-    ckpt = make_checkpoint(base / "tiny.pt")
-    videos = {parts.a: [("a.mp4", 5, 11), ("b.mp4", 4, 12)], parts.b: [("c.mp4", 5, 16)]}
-    for (date, station), specs in videos.items():
-        folder = base / f"in-{station}"
-        for name, seconds, seed in specs:
-            render_video(folder / name, seconds=seconds, seed=seed, preset="test", shake=False)
-        args = ["segment", "--input", str(folder), "--output", str(base / "store"), "--no-shards",
-                "--checkpoint", str(ckpt), "--station", station, "--date", date]  # fmt: skip
-        result = CliRunner().invoke(main, args)
-        assert result.exit_code == 0, result.output + repr(result.exception)
-    return base / "store"
 
 
 @pytest.fixture
