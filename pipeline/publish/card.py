@@ -169,6 +169,7 @@ def _stats(pub: Published) -> dict[str, Any]:
         "tokenizer_versions": sorted(set(col("tokenizer_version"))),
         "segmenters": sorted(set(col("segmenter"))),
         "codes_used": int((counts > 0).sum()),
+        "instructions": sum(1 for v in col("instruction") if v),
         "_durations": durations,
         "_code_counts": counts,
     }
@@ -195,9 +196,47 @@ def _counts_table(s: dict[str, Any]) -> list[str]:
          f"{s['codes_used']} codes used"),
         ("tokenizer version(s)", _join(s["tokenizer_versions"])),
         ("segmenter(s)", _join(s["segmenters"])),
-        ("clusters / instructions", "not computed yet (`cluster_id`, `instruction` are null)"),
+        ("primitive clusters", _clusters_cell(s.get("library"))),
+        ("segments with an instruction", f"{s.get('instructions', 0):,}"),
     ]  # fmt: skip
     return ["| | |", "|---|---|", *[f"| {k} | {v} |" for k, v in rows]]
+
+
+def _clusters_cell(lib: dict[str, Any] | None) -> str:
+    if not lib or not lib.get("library_version"):
+        return "none yet (`cluster_id` and `cluster_name` are null until a library is fitted)"
+    return (f"{lib['k']} (library `{lib['library_version']}`, {lib['embedding']} embedding); "
+            "see below and [the gallery](gallery/index.html)")  # fmt: skip
+
+
+def _clusters_section(lib: dict[str, Any] | None) -> list[str]:
+    """The card's section on the primitive library: the clusters and ICSS."""
+    if not lib or not lib.get("library_version"):
+        return []
+    lines = [
+        "## Primitive clusters",
+        "",
+        f"Library `{lib['library_version']}` ({lib['embedding']} embedding, k = {lib['k']}, "
+        f"{lib['assigned']:,} segments assigned); `clusters.parquet` has one row per cluster "
+        "with its exemplar segment ids; [gallery](gallery/index.html) (exemplar clips, keyframe "
+        "strips, instructions) and [embedding map](gallery/map.png).",
+        "",
+        "| cluster_id | cluster_name | segments | share | hours | median duration (s) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in lib["clusters"]:
+        med = c["median_duration_sec"]
+        lines.append(
+            f"| {c['cluster_id']} | `{c['cluster_name']}` | {c['size']:,} | {c['share']:.1%} | "
+            f"{c['hours']:.3f} | {'' if med is None else f'{med:.2f}'} |"
+        )
+    icss = lib.get("icss") or {}
+    lines += ["", "### Semantic coherence (ICSS)", ""]
+    if icss.get("markdown"):
+        lines.append(icss["markdown"])
+    else:
+        lines.append(f"not computed: {icss.get('error', 'no clips')}")
+    return [*lines, ""]
 
 
 def _schema_table() -> list[str]:
@@ -215,6 +254,8 @@ LAYOUT = """\
 README.md                                     this card
 card/segment_durations.png, card/code_usage.png
 shard_index.parquet                           every shard: date, station, path, samples, sha256
+clusters.parquet                              the primitive clusters: name, size, exemplars
+gallery/index.html, gallery/map.png           cluster gallery (clips in gallery/clips/)
 shards/date=D/station=S/clips-000000.tar      WebDataset shard
 shards/date=D/station=S/clips-000000.parquet  per-sample sidecar: key, member sizes, status
 shards/date=D/station=S/index.parquet         the partition's shards (+ index.json: skipped)
@@ -245,6 +286,7 @@ def render_card(s: dict[str, Any], root: str) -> str:
         "",
         "![segment durations](card/segment_durations.png) ![code usage](card/code_usage.png)",
         "",
+        *_clusters_section(s.get("library")),
         "## Layout",
         "",
         LAYOUT,
@@ -280,11 +322,14 @@ def render_card(s: dict[str, Any], root: str) -> str:
     return "\n".join(lines)
 
 
-def write_card(store: Storage) -> dict[str, Any]:
-    """Rewrite the store's shard index, PNGs and README.md (module doc); returns the stats."""
+def write_card(store: Storage, library: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rewrite the store's shard index, PNGs and README.md (module doc); returns the stats.
+    ``library``: what ``pipeline.discovery.outputs.write_library_outputs`` returned (the
+    clusters section; none without it)."""
     pub = read_published(store)
     store.write_bytes(layout.STORE_SHARD_INDEX_KEY, parquet_bytes(pub.shards, STORE_INDEX_VERSION))
     s = _stats(pub)
+    s["library"] = library
     store.write_bytes(layout.DURATIONS_PNG_KEY, _durations_png(s.pop("_durations")))
     store.write_bytes(layout.CODE_USAGE_PNG_KEY, _codes_png(s.pop("_code_counts")))
     root = store.uri(layout.PUBLISH_ROOT)

@@ -3,9 +3,9 @@
 zstd Parquet, explicit Arrow schema ``DATASET`` with ``schema_version`` in the metadata, hive
 folders ``date=D/station=S`` (the hive columns come from the path and are not stored, as in
 ``pipeline.io.tables``). Every row carries ``fps``, ``window_frames``, ``stride_frames``,
-``codebook_size``, ``fsq_levels`` and ``tokenizer_version`` (docs/formats.md). ``cluster_id``
-and ``instruction`` are null until clustering and labelling exist; later annotations go into
-new columns or tables keyed by ``segment_id``.
+``codebook_size``, ``fsq_levels`` and ``tokenizer_version`` (docs/formats.md). ``cluster_id``,
+``cluster_name`` and ``library_version`` come from the ``segment_clusters`` table and
+``instruction`` from ``segment_labels``; each is null when that stage has not produced it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pipeline.publish.shards import parquet_bytes
 
 log = logging.getLogger(__name__)
 
-DATASET_VERSION = 1
+DATASET_VERSION = 2  # v2: cluster_name, library_version
 
 # (name, type, nullable, description): the schema and the card's schema table
 DATASET_FIELDS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
@@ -51,8 +51,10 @@ DATASET_FIELDS: tuple[tuple[str, pa.DataType, bool, str], ...] = (
     ("step_frames", pa.list_(pa.int64()), False, "source frame of each step, increasing"),
     ("shard", pa.string(), False, "file name of the WebDataset shard holding the sample"),
     ("clip_key", pa.string(), False, "the clip's key in the pipeline store"),
-    ("cluster_id", pa.int32(), True, "primitive cluster (null until clustering exists)"),
-    ("instruction", pa.string(), True, "language label (null until labelling exists)"),
+    ("cluster_id", pa.int32(), True, "primitive cluster id (stable across library refits)"),
+    ("cluster_name", pa.string(), True, "the cluster's name (majority VLM verb, or primitive_NN)"),
+    ("library_version", pa.string(), True, "primitive library the cluster comes from"),
+    ("instruction", pa.string(), True, "VLM instruction (untrusted plain text; null without one)"),
 )
 DATASET = pa.schema([pa.field(n, t, nullable=nl) for n, t, nl, _ in DATASET_FIELDS])
 HIVE_FIELDS = (

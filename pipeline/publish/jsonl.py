@@ -98,7 +98,7 @@ def record_steps(rec: SegmentRecord, shard: str) -> Iterator[LatentActionStep]:
             step=i,
             frame=StepFrame(clip=src - start, clip_next=nxt - start, source=src, source_next=nxt),
             codes=[int(s.codes[i])],
-            instruction=None,
+            instruction=rec.meta.get("instruction"),
         )
 
 

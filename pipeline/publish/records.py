@@ -99,9 +99,17 @@ def select_steps(
 
 
 def segment_meta(
-    row: Mapping[str, Any], video: Mapping[str, Any], steps: SegmentSteps, date: str, station: str
+    row: Mapping[str, Any],
+    video: Mapping[str, Any],
+    steps: SegmentSteps,
+    date: str,
+    station: str,
+    annotation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The JSON member of one sample (also the Parquet dataset's columns, minus shard/clip)."""
+    """The JSON member of one sample (also the Parquet dataset's columns, minus shard/clip);
+    ``annotation``: the segment's cluster (``cluster_id``, ``cluster_name``,
+    ``library_version``) and language label (``instruction``), each null when absent."""
+    ann = annotation or {}
     return {
         "segment_id": row["segment_id"],
         "video_id": row["video_id"],
@@ -125,8 +133,10 @@ def segment_meta(
         "segmenter": row["segmenter"],
         "num_steps": int(steps.codes.size),
         "step_frames": steps.source_frames.tolist(),
-        "cluster_id": None,
-        "instruction": None,
+        "cluster_id": ann.get("cluster_id"),
+        "cluster_name": ann.get("cluster_name"),
+        "library_version": ann.get("library_version"),
+        "instruction": ann.get("instruction"),
     }
 
 
@@ -139,9 +149,12 @@ def build_records(
     station: str,
     tokenizer_version: str,
     zero_gated: bool = True,
+    annotations: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[SegmentRecord]:
     """Records of every segment row, sorted by (video_id, start_frame); raises
-    ``PublishError`` for a segment whose video, tokenizer or codes do not match the tables."""
+    ``PublishError`` for a segment whose video, tokenizer or codes do not match the tables.
+    ``annotations``: segment_id -> cluster and label fields (``segment_meta``)."""
+    annotations = annotations or {}
     by_id = {v["video_id"]: v for v in videos}
     timelines: dict[str, VideoTimeline] = {}
     out = []
@@ -164,7 +177,9 @@ def build_records(
                 f"{steps.codes.tolist()[:8]}... differ from the segments table "
                 f"{list(row['codes'])[:8]}...; the segments are stale, rerun segments"
             )
-        meta = segment_meta(row, by_id[vid], steps, date, station)
+        meta = segment_meta(
+            row, by_id[vid], steps, date, station, annotations.get(row["segment_id"])
+        )
         out.append(SegmentRecord(meta=meta, steps=steps, clip_key=row["clip_key"]))
     out.sort(key=lambda r: r.sort_key)
     ids = [r.segment_id for r in out]

@@ -83,7 +83,25 @@ def load_records(
         station=station,
         tokenizer_version=tok["tokenizer_version"],
         zero_gated=cfg.zero_gated_latents,
+        annotations=load_annotations(store, date, station),
     )
+
+
+def load_annotations(store: Storage, date: str, station: str) -> dict[str, dict[str, Any]]:
+    """segment_id -> its cluster (``segment_clusters``) and instruction (``segment_labels``,
+    status ok or cached) in this partition; a segment with neither is absent."""
+    out: dict[str, dict[str, Any]] = {}
+    clusters = read_partition(store, "segment_clusters", date, station)
+    if clusters is not None:
+        for r in clusters.select(["segment_id", "cluster_id", "cluster_name",
+                                  "library_version"]).to_pylist():  # fmt: skip
+            out.setdefault(r.pop("segment_id"), {}).update(r)
+    labels = read_partition(store, "segment_labels", date, station)
+    if labels is not None:
+        for r in labels.select(["segment_id", "status", "instruction"]).to_pylist():
+            if r["status"] in ("ok", "cached") and r["instruction"]:
+                out.setdefault(r["segment_id"], {})["instruction"] = r["instruction"]
+    return out
 
 
 def _sample(rec: SegmentRecord, clip: Future[bytes] | None) -> Sample:

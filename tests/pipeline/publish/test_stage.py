@@ -47,6 +47,10 @@ def test_samples_match_the_segments_table(published, parts):
     assert read_shard_index(store, *parts.a).num_rows >= 2  # maxcount=2: several shards
     for part in parts.all:
         segs = {r["segment_id"]: r for r in _segments(store, part)}
+        clusters = {
+            r["segment_id"]: r for r in read_partition(store, "segment_clusters", *part).to_pylist()
+        }
+        assert set(clusters) == set(segs)  # discovery ran and assigned every segment
         index = read_shard_index(store, *part)
         assert index.column("samples").to_pylist() == [2] * (len(segs) // 2) + [1] * (len(segs) % 2)
         keys = []
@@ -63,7 +67,13 @@ def test_samples_match_the_segments_table(published, parts):
                 assert members[f"{key}.mp4"] == store.read_bytes(seg["clip_key"])  # as stored
                 assert (meta["date"], meta["station"]) == part
                 assert meta["num_steps"] == len(seg["codes"]) == len(meta["step_frames"])
-                assert meta["cluster_id"] is None and meta["instruction"] is None
+                cl = clusters[key]  # the segment's row of the segment_clusters table
+                assert (meta["cluster_id"], meta["cluster_name"], meta["library_version"]) == (
+                    cl["cluster_id"],
+                    cl["cluster_name"],
+                    cl["library_version"],
+                )
+                assert meta["instruction"] is None  # no VLM endpoint configured
                 for k in ("start_frame", "end_frame", "fps", "window_frames", "codebook_size"):
                     assert meta[k] == seg[k]
         assert sorted(keys) == sorted(segs) and len(keys) == len(set(keys))
@@ -168,7 +178,8 @@ def test_duckdb_and_pyarrow_read_the_dataset(published, parts):
     expected = {p: len(_segments(published.store, p)) for p in parts.all}
     assert table.num_rows == sum(expected.values())
     assert table.schema.field("codes").type.value_type == "int16"
-    assert table.column("cluster_id").null_count == table.num_rows
+    assert table.column("cluster_id").null_count == 0  # every published segment has one
+    assert table.column("instruction").null_count == table.num_rows  # no VLM configured
     rows = duckdb.sql(
         f"select station, count(*), count(distinct segment_id), min(codebook_size) "
         f"from read_parquet('{root}/dataset/**/*.parquet', hive_partitioning = true) "
@@ -176,7 +187,7 @@ def test_duckdb_and_pyarrow_read_the_dataset(published, parts):
     ).fetchall()
     assert rows == [(s, expected[(d, s)], expected[(d, s)], 12) for d, s in parts.all]
     meta = pq.read_schema(published.store.uri(layout.dataset_key(*parts.a))).metadata
-    assert meta[b"schema_version"] == b"1"
+    assert meta[b"schema_version"] == b"2"
 
 
 def _shard_bytes(store, part) -> dict[str, bytes]:
