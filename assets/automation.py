@@ -15,10 +15,11 @@ EXPORTS = dg.AssetSelection.assets("lerobot_dataset")
 
 partitioned_job = dg.define_asset_job(
     "partition_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training") - EXPORTS,
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training", "library") - EXPORTS,
     partitions_def=date_station,
     description="Everything for one (date, station): ingest, chunks, tracks, codes and the "
-    "stages after them (codes need a trained tokenizer: train_tokenizer_job).",
+    "stages after them (codes need a trained tokenizer: train_tokenizer_job; clusters a "
+    "fitted primitive library: fit_library_job).",
 )
 
 train_tokenizer_job = dg.define_asset_job(
@@ -27,6 +28,12 @@ train_tokenizer_job = dg.define_asset_job(
     description="Train (or reuse) the motion tokenizer on every stored track window.",
 )
 
+fit_library_job = dg.define_asset_job(
+    "fit_library_job",
+    selection=dg.AssetSelection.groups("library"),
+    description="Fit (or reuse) the primitive library on every stored segment; set "
+    "discovery.refit to refit (cluster ids are kept where centroids match).",
+)
 
 export_job = dg.define_asset_job(
     "export_job",

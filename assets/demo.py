@@ -13,7 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.automation import landing_sensor
-from assets.definitions import STAGE_ASSETS, defs
+from assets.definitions import STAGE_ASSETS, STORE_JOBS, defs
 from assets.partitions import split_key
 from assets.resources import LapsStorage
 from pipeline.cli.console import Console, make_console, table
@@ -68,21 +68,28 @@ def run_landing_sensor(instance: dg.DagsterInstance, console: Console) -> list[d
 
 
 def execute(requests: list[dg.RunRequest], instance: dg.DagsterInstance, console: Console) -> bool:
-    """The stage list in order: the partitioned stages before the tokenizer for every
-    partition, then ``train_tokenizer_job`` (the store-wide stage), then the rest."""
-    job = defs.resolve_job_def("partition_job")
-    first = next(i for i, s in enumerate(STAGES) if not s.partitioned)
-    before_training = _asset_keys(STAGES[:first])
-    after_training = _asset_keys(STAGES[first + 1 :])
-    ok = _run_each(job, requests, before_training, instance, console)
-    if not ok:
-        return False
-    if not _run_job("train_tokenizer_job", "trains, or reuses an up-to-date checkpoint",
-                    instance, console):  # fmt: skip
-        return False
-    if not _run_each(job, requests, after_training, instance, console):
+    """The stage list in order: runs of partitioned stages for every partition, and between
+    them the store-wide stages that have a job of their own (``STORE_JOBS``: the tokenizer
+    after the codes' inputs exist, the primitive library after the segments), then the
+    optional exports."""
+    group: list = []
+    for s in STAGES:
+        if s.name not in STORE_JOBS:
+            group.append(s)
+            continue
+        if group and not _run_each(job_def(), requests, _asset_keys(group), instance, console):
+            return False
+        group = []
+        name, what = STORE_JOBS[s.name]
+        if not _run_job(name, what, instance, console):
+            return False
+    if group and not _run_each(job_def(), requests, _asset_keys(group), instance, console):
         return False
     return _run_job("export_job", "the LeRobot v3 export of every segment", instance, console)
+
+
+def job_def():
+    return defs.resolve_job_def("partition_job")
 
 
 def _run_job(name: str, what: str, instance: dg.DagsterInstance, console: Console) -> bool:

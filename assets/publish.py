@@ -11,6 +11,8 @@ import dagster as dg
 
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.tokenizer import embedded_png
+from pipeline.io import keys as layout
 from pipeline.publish.checks import CHECK_NAMES, partition_checks
 from pipeline.publish.lerobot import default_out_dir, export_lerobot
 from pipeline.stages import run_stage
@@ -28,7 +30,7 @@ CHECK_DESCRIPTIONS = {
     partitions_def=date_station,
     group_name="publish",
     kinds={"webdataset", "parquet"},
-    deps=["segments", "segment_clips"],
+    deps=["segments", "segment_clips", "segment_clusters", "segment_labels"],
     check_specs=[
         dg.AssetCheckSpec(
             name, asset="training_data", blocking=True, description=CHECK_DESCRIPTIONS[name]
@@ -90,13 +92,39 @@ def dataset_card(storage: LapsStorage, laps_config: LapsConfig) -> dg.Materializ
     store = storage.store()
     summary = run_stage("card", stage_context(storage, laps_config))
     stats = summary.extra
-    return dg.MaterializeResult(
-        metadata={
-            "card": dg.MetadataValue.path(store.uri(summary.keys["card"])),
-            "segments": stats.get("segments", 0),
-            "partitions": stats.get("partitions", 0),
-        }
-    )
+    meta = {
+        "card": dg.MetadataValue.path(store.uri(summary.keys["card"])),
+        "segments": stats.get("segments", 0),
+        "partitions": stats.get("partitions", 0),
+    }
+    meta.update(_library_meta(store, summary.keys, stats.get("library") or {}))
+    return dg.MaterializeResult(metadata=meta)
+
+
+def _library_meta(store, keys_: dict, lib: dict) -> dict:
+    """The clusters, the gallery, the map (inline) and ICSS, when a library exists."""
+    if not lib.get("library_version"):
+        return {"clusters": "none yet: run fit_library_job"}
+    icss = lib.get("icss") or {}
+    meta = {
+        "library_version": lib["library_version"],
+        "clusters": dg.MetadataValue.json(lib["clusters"]),
+        "gallery": dg.MetadataValue.url(store.uri(keys_["gallery"]))
+        if store.uri(keys_["gallery"]).startswith(("http", "file"))
+        else dg.MetadataValue.path(store.uri(keys_["gallery"])),
+        "clusters_table": dg.MetadataValue.path(store.uri(keys_["clusters"])),
+        "icss_embedder": str(icss.get("embedder", "not computed")),
+        "icss": dg.MetadataValue.json({k: v for k, v in icss.items() if k != "markdown"}),
+    }
+    if icss.get("difference") is not None:
+        meta["icss_within"] = float(icss["within"])
+        meta["icss_random"] = float(icss["random"])
+        meta["icss_difference"] = float(icss["difference"])
+    if store.exists(layout.GALLERY_MAP_KEY):
+        meta["map_image"] = dg.MetadataValue.md(
+            embedded_png(store.read_bytes(layout.GALLERY_MAP_KEY), "primitive embedding map")
+        )
+    return meta
 
 
 @dg.asset(

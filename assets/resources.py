@@ -46,6 +46,15 @@ class LapsStorage(dg.ConfigurableResource):
         return self.settings().store()
 
 
+class VlmCredentials(dg.ConfigurableResource):
+    """The vision-language endpoint's API key (a secret: set it with ``dg.EnvVar``, or in run
+    config as ``{env: LAPS_VLM_API_KEY}``, so the UI shows the variable's name, never the key).
+    Empty: the key comes from the variable ``language.api_key_env`` names, else ``EMPTY``
+    (what vLLM, Ollama and llama.cpp servers accept)."""
+
+    api_key: str = ""
+
+
 _LapsConfigBase = dagster_config(
     PipelineConfig, base=dg.ConfigurableResource, name="_LapsConfigBase"
 )

@@ -52,7 +52,7 @@ def motion_tokenizer(
         meta["loss_plot"] = dg.MetadataValue.path(store.uri(info["loss_plot_key"]))
         if store.exists(info["loss_plot_key"]):
             meta["loss_plot_image"] = dg.MetadataValue.md(
-                _embedded_png(store.read_bytes(info["loss_plot_key"]), "tokenizer loss")
+                embedded_png(store.read_bytes(info["loss_plot_key"]), "tokenizer loss")
             )
     return dg.MaterializeResult(
         metadata=meta, data_version=dg.DataVersion(info["tokenizer_version"])
@@ -94,7 +94,7 @@ def latent_codes(
     )
 
 
-def _embedded_png(png: bytes, alt: str) -> str:
+def embedded_png(png: bytes, alt: str) -> str:
     """Markdown showing ``png`` inline (a data URI: the UI renders it without reaching the store;
     this dagster has no ``MetadataValue.image``)."""
     return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
