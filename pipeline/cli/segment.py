@@ -75,6 +75,9 @@ class FolderRun:
     tokenizer: str = ""
     published: dict[str, Any] = field(default_factory=dict)  # the publish stage's summary
     published_keys: dict[str, str] = field(default_factory=dict)
+    library: dict[str, Any] = field(default_factory=dict)  # the library stage's summary
+    clusters: dict[str, Any] = field(default_factory=dict)  # the clusters stage's summary
+    labels: dict[str, Any] = field(default_factory=dict)  # the labels stage's summary
 
 
 def input_files(input_dir: Path, *, recursive: bool, exclude: Path | None) -> list[Path]:
@@ -182,11 +185,14 @@ def run_folder(
     for info in ctx.store.list("", suffixes=(SEGMENT_SUFFIX,)):  # copies of an earlier run
         if "/" not in info.key and info.key not in copies:
             ctx.store.delete(info.key)
+    run.labels = done["labels"].extra if "labels" in done else {}
+    run.library = done["library"].extra if "library" in done else {}
+    run.clusters = done["clusters"].extra if "clusters" in done else {}
     if "publish" in done:
         run.published = {"rows": done["publish"].rows, **done["publish"].extra}
         run.published_keys = dict(done["publish"].keys)
         if "card" in done:
-            run.published_keys["card"] = done["card"].keys["card"]
+            run.published_keys.update(done["card"].keys)
     return run
 
 
@@ -346,6 +352,31 @@ def segment(
     sys.exit(0 if ok else 1)
 
 
+def _report_discovery(run: FolderRun) -> None:
+    lab = run.labels
+    if lab:
+        if lab["enabled"]:
+            console.print(
+                f"labels ({escape(str(lab['model']))}): {lab['status']}, {lab['requests']} "
+                f"requests" + (f", errors {lab['errors']}" if lab["errors"] else "")
+            )
+        else:
+            console.print("[dim]labels: off (no language.base_url; docs/language.md)[/]")
+    lib, cl = run.library, run.clusters
+    if not lib:
+        return
+    if not lib.get("library_version"):
+        console.print(f"[yellow]primitive library:[/] {escape(lib['decision'])}")
+        return
+    counts = cl.get("counts") or {}
+    shown = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    console.print(
+        f"primitive library {lib['library_version']} ({lib['decision']}): k={lib['k']}, "
+        f"{lib['embedding']}; this partition: {cl.get('assigned', 0)} segments assigned"
+        + (f" ({escape(shown)})" if shown else "")
+    )
+
+
 def _report(run: FolderRun, output_dir: Path) -> None:
     for q in run.quarantine:
         console.print(
@@ -381,6 +412,7 @@ def _report(run: FolderRun, output_dir: Path) -> None:
         f"thr_on={run.summary['thr_on']:.4g}; clips: {run.summary['clips'] or 'off'}; "
         f"segmenter {run.summary['segmenter']}; store: {output_dir.resolve()}"
     )
+    _report_discovery(run)
     if run.published:
         p, root = run.published, output_dir.resolve()
         console.print(
