@@ -359,6 +359,7 @@ def export_lerobot_cmd(
 
 def _register_commands() -> None:
     """Commands kept in their own modules (each is a few hundred lines)."""
+    from pipeline.cli.eval_clusters import eval_clusters
     from pipeline.cli.eval_tokenizer import eval_tokenizer
     from pipeline.cli.evaluate import eval_
     from pipeline.cli.segment import segment
@@ -366,6 +367,7 @@ def _register_commands() -> None:
     main.add_command(segment)
     main.add_command(eval_)
     main.add_command(eval_tokenizer)
+    main.add_command(eval_clusters)
 
 
 _register_commands()
