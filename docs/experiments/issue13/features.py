@@ -45,7 +45,58 @@ def thirds(x):
     return a.mean(0), b.mean(0)
 
 
+def context(out, extra_of):
+    """Append each segment's neighbours' features (same video; zeros at the ends)."""
+    prev_rows, next_rows = [], []
+    for i, it in enumerate(items):
+        p = extra_of[i - 1] if i > 0 and items[i - 1].video_id == it.video_id else None
+        n = extra_of[i + 1] if i + 1 < len(items) and items[i + 1].video_id == it.video_id else None
+        z = np.zeros_like(extra_of[i])
+        prev_rows.append(z if p is None else p)
+        next_rows.append(z if n is None else n)
+    return np.concatenate([out, np.array(prev_rows), np.array(next_rows)], axis=1)
+
+
+GROUPS = [8, 8, 4, 1, 4, 4, 4]  # log-ends3: means, stds, step change, duration, start, end, mid
+
+
+def grouped(x, groups=GROUPS):
+    """Standardise, then weight each feature group by 1/sqrt(its size) (groups count equally)."""
+    sd = x.std(0)
+    z = (x - x.mean(0)) / np.where(sd > 0, sd, 1)
+    w = np.concatenate([[1 / np.sqrt(g)] * g for g in groups])
+    return z * w
+
+
 def variant(name):
+    if name == "grouped":
+        return grouped(variant("log-ends3"))
+    if name == "grouped-pos2":
+        x = grouped(variant("log-ends3"))
+        x[:, 21:] *= 2 ** 0.5  # start, end, mid centroid/velocity count double
+        return x
+    if name.startswith("ctx"):
+        base_v = variant("log-ends3")
+        ends = []
+        for it in items:
+            y = seg_steps(it)
+            a2, b2 = thirds(y)
+            if name == "ctx":
+                ends.append(np.concatenate([a2[4:6], b2[4:6]]))
+            elif name == "ctx-e":
+                ends.append(np.concatenate([a2[4:6], b2[4:6], [np.log1p(max(y[:, 0].mean(), 0) * 10)]]))
+            elif name == "ctx-near":
+                ends.append(np.concatenate([b2[4:6], a2[4:6]]))
+        ends = np.array(ends)
+        if name == "ctx-near":  # previous segment's END, next segment's START only
+            prev_rows, next_rows = [], []
+            for i, it in enumerate(items):
+                p = ends[i - 1][:2] if i > 0 and items[i - 1].video_id == it.video_id else np.zeros(2)
+                n = ends[i + 1][2:] if i + 1 < len(items) and items[i + 1].video_id == it.video_id else np.zeros(2)
+                prev_rows.append(p)
+                next_rows.append(n)
+            return np.concatenate([base_v, prev_rows, next_rows], axis=1)
+        return context(base_v, ends)
     rows = []
     for it in items:
         x = seg_steps(it)
@@ -59,6 +110,21 @@ def variant(name):
             rows.append(np.concatenate([x.mean(0), a[C], b[C], dur]))
         elif name == "base+ends":
             rows.append(np.concatenate([a[C], b[C]]))
+        elif name in ("log", "log-nostd", "log-ends3", "log-quart"):
+            y = x.copy()
+            y[:, :4] = np.log1p(np.maximum(y[:, :4], 0) * 10)
+            a2, b2 = thirds(y)
+            step = np.abs(np.diff(y[:, :4], axis=0)).mean(0) if len(y) > 1 else np.zeros(4)
+            parts = [y.mean(0)]
+            if name != "log-nostd":
+                parts.append(y.std(0))
+            parts += [step, dur, a2[C], b2[C]]
+            if name == "log-ends3":
+                mid = y[len(y) // 3: max(len(y) // 3 + 1, 2 * len(y) // 3)]
+                parts.append(mid[:, C].mean(0))
+            if name == "log-quart":
+                parts.append(np.percentile(y[:, :4], 90, axis=0))
+            rows.append(np.concatenate(parts))
         elif name == "ends":
             rows.append(np.concatenate([x[:, :4].mean(0), a[C], b[C], b[4:6] - a[4:6], dur]))
     out = np.array(rows)
@@ -67,7 +133,7 @@ def variant(name):
     return out
 
 
-for name in sys.argv[3:] or ["base", "mean", "mean+ends", "base+ends", "ends"]:
+for name in [] if __name__ != "__main__" else sys.argv[3:] or ["base", "mean", "ends"]:
     x = variant(name)
     cfg = DiscoveryConfig()
     lib, ids = fit_library(x, embedding=name, config_fingerprint="x", k_min=3, k_max=16)
@@ -78,3 +144,4 @@ for name in sys.argv[3:] or ["base", "mean", "mean+ends", "base+ends", "ends"]:
         f"k={k} {scores(truth, fixed.tolist())}",
         flush=True,
     )
+
