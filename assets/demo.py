@@ -195,6 +195,15 @@ def _print_training_data(settings: LapsSettings, console: Console) -> None:
         f"latent actions: {store.uri(f'{keys.PUBLISH_ROOT}/{keys.LATENT_ACTIONS_DIR}')}/ (JSONL)",
         soft_wrap=True,
     )
+    if store.exists(keys.CLUSTERS_KEY):
+        import io
+
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(io.BytesIO(store.read_bytes(keys.CLUSTERS_KEY))).to_pylist()
+        names = ", ".join(f"{r['cluster_name']} ({r['size']})" for r in rows)
+        console.print(f"primitives:     {len(rows)} clusters: {names}", soft_wrap=True)
+        console.print(f"gallery:        {store.uri(keys.GALLERY_KEY)}", soft_wrap=True)
     lerobot = f"{keys.PUBLISH_ROOT}/{keys.LEROBOT_DIR}/meta/info.json"
     if store.exists(lerobot):
         console.print(

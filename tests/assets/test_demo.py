@@ -28,6 +28,10 @@ def test_demo_runs_everything_and_evaluates(tmp_path, monkeypatch, capsys):
     tars = list((data / "publish/shards").rglob("clips-*.tar"))
     assert len(tars) >= 2  # one partition per station, at least one shard each
     assert "latent actions:" in out
+    # the primitive library, fitted by fit_library_job between the partition runs
+    assert (data / "models/primitive_library/current.json").is_file()
+    assert (data / "publish/clusters.parquet").is_file() and "primitives:" in out
+    assert f"gallery:        {data / 'publish/gallery/index.html'}" in out
     info = data / "publish/lerobot/meta/info.json"
     assert info.is_file() and f"LeRobot v3:     {data / 'publish/lerobot'}/" in out
     # a second run reuses what is there and still succeeds
