@@ -10,8 +10,10 @@ Three embedders, each deterministic for the same inputs and seed:
   (the Hellinger map, so that cosine similarity of two bags is their Bhattacharyya overlap).
 - ``motion_summary``: what the point tracks say the hand did, per step, summarised over the
   segment: motion and occlusion energy, track speed and flow magnitude, and the "where and
-  which way" of the moving points (the motion-weighted centroid of the moving points and their
-  mean velocity, after the conveyor filter and with the camera's median motion removed); each
+  which way" of the moving points (their centroid and mean velocity, each point weighted by its
+  speed above its own noise floor times its conveyor-filter weight, as the motion energy counts
+  it: small finger motions during a grasp then locate the hand; weighting by raw speed gave NMI
+  0.50 on the bench development seeds, this 0.63); each
   as mean and standard deviation over the segment's steps, plus the mean absolute step change
   of the energies, the log duration, and the centroid and velocity averaged over the first and
   over the last third of the steps (where the hand starts and ends: on the bench development
@@ -180,9 +182,12 @@ def step_descriptors(
         g = (np.arange(grid_size) + 0.5) / grid_size * 2.0 - 1.0
         gx, gy = np.meshgrid(g, g)
         pos = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (N, 2) row-major, as seed_grid
+        from pipeline.segments.motion import NOISE_K, _active
+
         res = velocities[:s].astype(np.float64)
-        res -= np.median(res, axis=1, keepdims=True)  # the camera's motion
-        speed = np.linalg.norm(res, axis=2) * point_weight[None, :n]  # (s, N)
+        res -= np.median(res, axis=0)  # each point's persistent motion, as the motion energy
+        active, _ = _active(res, NOISE_K)  # speed above each point's own noise floor
+        speed = active * point_weight[None, :n]  # (s, N), the belt's points down-weighted
         total = speed.sum(axis=1)
         ok = total > 1e-9
         w = np.where(ok[:, None], speed / np.where(ok, total, 1.0)[:, None], 0.0)
