@@ -1,4 +1,6 @@
-"""Shared pytest fixtures: a real S3 server (SeaweedFS ``weed mini``) for the whole session."""
+"""Shared pytest fixtures: a real S3 server (SeaweedFS ``weed mini``) for the whole session, and
+the segmented store (``lapstest.publish_stores``) the publish, discovery, language and asset
+tests share (built once per session)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,10 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from lapstest.publish_stores import parts, segmented_store
 from s3server import S3ServerInfo, WeedS3Server, find_weed
+
+__all__ = ["parts", "segmented_store", "s3_server"]
 
 
 @pytest.fixture(scope="session")

@@ -1,17 +1,14 @@
 """Fixtures shared by the pipeline tests (defined in ``tests/lapstest``)."""
 
 from lapstest.eval_stores import gt_for_specs, segfile_factory, specs, store_factory, video_spec
-from lapstest.publish_stores import parts, segmented_store
 from lapstest.segment_stores import block_store
 from lapstest.signals import piecewise
 
 __all__ = [
     "block_store",
     "gt_for_specs",
-    "parts",
     "piecewise",
     "segfile_factory",
-    "segmented_store",
     "specs",
     "store_factory",
     "video_spec",
