@@ -204,6 +204,7 @@ def _print_training_data(settings: LapsSettings, console: Console) -> None:
         names = ", ".join(f"{r['cluster_name']} ({r['size']})" for r in rows)
         console.print(f"primitives:     {len(rows)} clusters: {names}", soft_wrap=True)
         console.print(f"gallery:        {store.uri(keys.GALLERY_KEY)}", soft_wrap=True)
+        console.print(f"embedding map:  {store.uri(keys.GALLERY_MAP_KEY)}", soft_wrap=True)
     lerobot = f"{keys.PUBLISH_ROOT}/{keys.LEROBOT_DIR}/meta/info.json"
     if store.exists(lerobot):
         console.print(
