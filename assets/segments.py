@@ -5,7 +5,8 @@ import dagster as dg
 
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from assets.tokenizer import latent_codes
+from assets.tokenizer import embedded_png, latent_codes
+from pipeline.segments.plots import preview_png
 from pipeline.stages import run_stage
 
 
@@ -61,7 +62,6 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
     store = storage.store()
     summary = run_stage("segments", stage_context(storage, laps_config, date=date, station=station))
     extra = summary.extra
-    plots = [store.uri(k) for k in extra["energy_plots"]]
     rate = extra["segment_rate"]
     yield dg.MaterializeResult(
         asset_key="energy",
@@ -70,8 +70,7 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
             "thr_on": float(extra["thr_on"]),
             "thr_off": float(extra["thr_off"]),
             "tokenizer_version": extra["tokenizer_version"],
-            **({"energy_plot": dg.MetadataValue.path(plots[0])} if plots else {}),
-            "energy_plots": dg.MetadataValue.json(plots),
+            **energy_plot_metadata(store, extra["energy_plots"]),
         },
     )
     yield dg.MaterializeResult(
@@ -108,3 +107,16 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
         description=rate.description,
         metadata={"rate": rate.rate, "history_partitions": rate.history},
     )
+
+def energy_plot_metadata(store, keys: list[str]) -> dict:
+    """The first video's segmentation plot shown inline (a downscaled copy), its store-relative
+    key and absolute location, and every plot's key."""
+    meta: dict = {"energy_plot_keys": dg.MetadataValue.json(keys)}
+    meta["energy_plots"] = dg.MetadataValue.json([store.uri(k) for k in keys])
+    if keys:
+        meta["energy_plot"] = dg.MetadataValue.path(store.uri(keys[0]))
+        meta["energy_plot_key"] = dg.MetadataValue.path(keys[0])
+        image = embedded_png(preview_png(store.read_bytes(keys[0])), keys[0])
+        more = f" (1 of {len(keys)}: all in `energy_plot_keys`)" if len(keys) > 1 else ""
+        meta["energy_plot_image"] = dg.MetadataValue.md(f"{image}\n\n`{keys[0]}`{more}")
+    return meta

@@ -48,7 +48,7 @@ from pipeline.quality import check_segment_rate, station_rate_history
 from pipeline.segments.clips import ClipSpec, write_clips
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.motion import MotionFeatures, motion_features, step_velocities
-from pipeline.segments.plots import write_energy_plots
+from pipeline.segments.plots import station_plots, write_energy_plots
 from pipeline.segments.segfile import IDLE_LABEL, SegmentFile
 from pipeline.segments.signals import VideoSignals, build_signals
 from pipeline.segments.station import FrameSegment, StationResult, segment_station
@@ -178,13 +178,9 @@ def segment_partition(
         _prune(store, clips_prefix(date, station), {r["clip_key"] for r in segment_rows})
     write_failures(store, date, station, "clips", clip_failures)
     _prune(store, segments_prefix(date, station), set(json_keys.values()))
-    merged = {
-        stems[vid]: (res.granularity or {}).get("merged_at_sec", [])
-        for vid, res in result.videos.items()
-        if vid in stems
-    }
+    # what the configured method used (its per-step input or the gate's energy) and chose
     plots = write_energy_plots(
-        store, date, station, videos, stems, energy_rows, segment_rows, merged=merged
+        store, date, station, station_plots(videos, stems, signals, result, cfg)
     )
     _prune(store, plots_prefix(date, station), set(plots))
     history = station_rate_history(store, station, before=date)

@@ -1,5 +1,7 @@
 """Tracks -> motion_tokenizer -> latent_codes through Dagster, with a tiny tokenizer."""
 
+import base64
+
 import dagster as dg
 import numpy as np
 import pytest
@@ -89,6 +91,15 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert set(mats) == {"energy", "segments", "segment_clips"}
     assert mats["energy"].metadata["windows"].value == len(windows)
     assert store.exists(mats["energy"].metadata["energy_plot"].value.split(str(workspace))[1][1:])
+    # the first video's plot is shown inline, with its store-relative key beside the path
+    energy_meta = mats["energy"].metadata
+    key = energy_meta["energy_plot_key"].value
+    assert not key.startswith("/") and store.exists(key) and key in energy_meta["energy_plot"].value
+    assert energy_meta["energy_plot_keys"].value == sorted(energy_meta["energy_plot_keys"].value)
+    image = energy_meta["energy_plot_image"].value
+    assert image.startswith("![") and "](data:image/png;base64," in image
+    png = base64.b64decode(image.split("base64,", 1)[1].split(")", 1)[0])
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) < len(store.read_bytes(key))
     checks = {c.check_name: c for c in seg.get_asset_check_evaluations()}
     assert set(checks) == {"thresholds_calibrated", "segment_rate_in_usual_range"}
     assert checks["thresholds_calibrated"].passed
