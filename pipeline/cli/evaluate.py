@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 from rich.console import Console
 
 from pipeline.errors import (
@@ -55,11 +54,18 @@ from pipeline.evaluation.harness import (
 )
 from pipeline.evaluation.kernel_oracle import KERNEL_ORACLE
 from pipeline.evaluation.metrics import interior_boundaries
+from pipeline.evaluation.plots import energy_plot, prediction_config, segmenter_plots
 from pipeline.io.keys import store_video_stems
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_table
-from pipeline.segments.plots import EnergyCurve, energy_curves, plot_energy
-from pipeline.segments.segfile import SEGMENT_SUFFIX, fill_gaps, read_segments, stem_of
+from pipeline.segments.plots import EnergyCurve, energy_curves, write_plot_png
+from pipeline.segments.segfile import (
+    SEGMENT_SUFFIX,
+    SegmentFile,
+    fill_gaps,
+    read_segments,
+    stem_of,
+)
 
 log = logging.getLogger(__name__)
 err = Console(stderr=True)
@@ -271,42 +277,45 @@ def _write_json(
 def write_plots(
     gt_dir: Path, pred_dir: Path, store: Path, plots_dir: Path, settings: MethodSettings
 ) -> int:
-    """One PNG per ground-truth video: the store's ``energy`` table (lae, lae_smoothed,
-    thresholds), else flow energy calibrated like the flow baseline; true and predicted
-    boundaries. Videos without any energy in the store are logged and skipped."""
-    curves = _energy_curves(store, settings)
+    """One PNG per ground-truth video: what the prediction's segmenter used when the store
+    holds its signals (``pipeline.evaluation.plots``), else the store's ``energy`` table (lae,
+    lae_smoothed) or flow energy calibrated like the flow baseline; predicted pieces and the
+    true boundaries overlaid. Videos with neither are logged and skipped."""
+    preds = {
+        stem_of(p): pred
+        for p in sorted(pred_dir.glob(f"*{SEGMENT_SUFFIX}"))
+        if (pred := _read_pred(p)) is not None
+    }
+    seen = segmenter_plots(store, preds)
+    gt_paths = sorted(gt_dir.glob(f"*{SEGMENT_SUFFIX}"))
+    need_energy = any(stem_of(p) not in seen for p in gt_paths)
+    curves = _energy_curves(store, settings) if need_energy else {}
     n = 0
-    for gt_path in sorted(gt_dir.glob(f"*{SEGMENT_SUFFIX}")):
+    for gt_path in gt_paths:
         stem = stem_of(gt_path)
-        if stem not in curves:
+        pred = preds.get(stem)
+        plot = seen.get(stem)
+        if plot is None and stem in curves:
+            cfg = prediction_config(pred) if pred is not None else None
+            plot = energy_plot(stem, curves[stem], pred, method=cfg.method if cfg else None)
+        if plot is None:
             err.print(f"[yellow]no energy for {stem} in {store}; no plot[/]")
             continue
         gt = read_segments(gt_path)
         true_b = interior_boundaries(
             fill_gaps(gt.segments, duration_sec=gt.duration_sec), duration_sec=gt.duration_sec
         )
-        pred_b = _pred_boundaries(pred_dir / gt_path.name, gt.duration_sec)
-        c = curves[stem]
-        on, off = (v if v is not None and np.isfinite(v) else None for v in (c.thr_on, c.thr_off))
-        png = plots_dir / f"{stem}.png"
-        plot_energy(
-            png, c.times, c.energy, c.smoothed, on, off, true_b.tolist(), pred_b,
-            title=f"{stem}: {c.label}",
-        )  # fmt: skip
+        write_plot_png(plots_dir / f"{stem}.png", plot, ground_truth=true_b.tolist())
         n += 1
     return n
 
 
-def _pred_boundaries(path: Path, duration: float) -> list[float]:
-    if not path.exists():
-        return []
+def _read_pred(path: Path) -> SegmentFile | None:
     try:
-        pred = read_segments(path)
+        return read_segments(path)
     except SegmentFileError as exc:
         err.print(f"[yellow]unreadable prediction {path.name}: {exc}[/]")
-        return []
-    segs = fill_gaps(pred.segments, duration_sec=duration)
-    return interior_boundaries(segs, duration_sec=duration).tolist()
+        return None
 
 
 def _energy_curves(store: Path, settings: MethodSettings) -> dict[str, EnergyCurve]:
