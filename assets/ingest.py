@@ -3,36 +3,27 @@
 
 import dagster as dg
 
+from assets.checks import blocking_specs, results
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from pipeline.checks import chunks_checks, videos_checks
 from pipeline.io import schemas
-from pipeline.quality import check_chunk_rows
 from pipeline.stages import run_stage
 
-VIDEO_CHECKS = [
-    dg.AssetCheckSpec(
-        "unique_video_ids",
-        asset="videos",
-        description="no video_id appears twice in this partition",
-    ),
-    dg.AssetCheckSpec(
-        "schema_version",
-        asset="videos",
-        description=f"videos table written at schema version {schemas.VIDEOS_VERSION}",
-    ),
-]
-CHUNK_CHECKS = [
-    dg.AssetCheckSpec(
-        "windows_contiguous",
-        asset="chunks",
-        description="each video's chunks own windows 0..W-1 exactly once, in order",
-    ),
-    dg.AssetCheckSpec(
-        "monotonic_times",
-        asset="chunks",
-        description="chunk start/end frames and seconds increase within each video",
-    ),
-]
+VIDEO_CHECKS = blocking_specs("videos", {
+    "schema_version": f"the written videos table is at schema version {schemas.VIDEOS_VERSION}",
+    "unique_video_ids": "no video_id appears twice in this partition",
+    "no_nulls": "no null in a non-nullable column of the written table",
+})  # fmt: skip
+CHUNK_CHECKS = blocking_specs("chunks", {
+    "schema_version": f"the written chunks table is at schema version {schemas.CHUNKS_VERSION}",
+    "unique_chunk_ids": "no chunk_id appears twice",
+    "no_nulls": "no null in a non-nullable column of the written table",
+    "windows_contiguous": "each video's chunks own windows 0..W-1 exactly once, in order",
+    "monotonic_times": "chunk start/end frames and seconds increase within each video",
+    "chunks_cover_videos": "every video has the num_chunks chunks and num_windows windows the "
+    "videos table gives it",
+})  # fmt: skip
 
 
 @dg.asset(
@@ -50,7 +41,6 @@ def videos(
     date, station = date_and_station(context)
     summary = run_stage("ingest", stage_context(storage, laps_config, date=date, station=station))
     result = summary.output
-    ids = [v["video_id"] for v in result.videos]
     hours = sum(v["duration_sec"] for v in result.videos) / 3600
     return dg.MaterializeResult(
         metadata={
@@ -63,14 +53,7 @@ def videos(
             "table": dg.MetadataValue.path(storage.store().uri(summary.keys["videos"])),
             "preview": dg.MetadataValue.md(_preview(result.videos)),
         },
-        check_results=[
-            dg.AssetCheckResult(check_name="unique_video_ids", passed=len(ids) == len(set(ids))),
-            dg.AssetCheckResult(
-                check_name="schema_version",
-                passed=True,
-                metadata={"schema_version": schemas.VIDEOS_VERSION},
-            ),
-        ],
+        check_results=results(videos_checks(storage.store(), date, station)),
     )
 
 
@@ -90,17 +73,13 @@ def chunks(
     date, station = date_and_station(context)
     summary = run_stage("chunks", stage_context(storage, laps_config, date=date, station=station))
     rows = summary.output
-    contiguous, monotonic = check_chunk_rows(rows)
     return dg.MaterializeResult(
         metadata={
             "chunks": len(rows),
             "windows": sum(r["num_windows"] for r in rows),
             "table": dg.MetadataValue.path(storage.store().uri(summary.keys["chunks"])),
         },
-        check_results=[
-            dg.AssetCheckResult(check_name="windows_contiguous", passed=contiguous),
-            dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
-        ],
+        check_results=results(chunks_checks(storage.store(), date, station)),
     )
 
 

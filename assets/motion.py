@@ -2,30 +2,30 @@
 
 import dagster as dg
 
+from assets.checks import blocking_specs, results
 from assets.ingest import chunks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from pipeline.quality import check_window_rows
+from pipeline.checks import tracks_checks
+from pipeline.io import schemas
 from pipeline.stages import run_stage
 
 TRACK_CHECKS = [
-    dg.AssetCheckSpec(
-        "window_index_contiguous",
-        asset="tracks",
-        description="every video's windows are numbered 0..W-1 with no gap",
-    ),
-    dg.AssetCheckSpec(
-        "monotonic_times",
-        asset="tracks",
-        description="window start times increase and end after they start",
-    ),
+    *blocking_specs("tracks", {
+        "schema_version": f"the written windows table is at schema version "
+        f"{schemas.WINDOWS_VERSION}",
+        "unique_windows": "no (video_id, window_index) appears twice",
+        "no_nulls": "no null in a non-nullable column of the written windows table",
+        "window_index_contiguous": "every video's windows are numbered 0..W-1 with no gap",
+        "monotonic_times": "window start times increase and end after they start",
+    }),
     dg.AssetCheckSpec(
         "every_video_tracked",
         asset="tracks",
         description="no video of the partition failed to decode (a failed one is left out, "
         "listed in the failures table, and the others go on)",
     ),
-]
+]  # fmt: skip
 
 
 @dg.asset(
@@ -44,8 +44,6 @@ def tracks(
     date, station = date_and_station(context)
     store = storage.store()
     summary = run_stage("tracks", stage_context(storage, laps_config, date=date, station=station))
-    rows = summary.output
-    contiguous, monotonic = check_window_rows(rows)
     failed = summary.extra["failed_videos"]
     return dg.MaterializeResult(
         metadata={
@@ -55,8 +53,7 @@ def tracks(
             "table": dg.MetadataValue.path(store.uri(summary.keys["windows"])),
         },
         check_results=[
-            dg.AssetCheckResult(check_name="window_index_contiguous", passed=contiguous),
-            dg.AssetCheckResult(check_name="monotonic_times", passed=monotonic),
+            *results(tracks_checks(store, date, station)),
             dg.AssetCheckResult(
                 check_name="every_video_tracked",
                 passed=not failed,

@@ -3,11 +3,37 @@ segment files), and one H.264 clip per segment; computed together by one step.""
 
 import dagster as dg
 
+from assets.checks import blocking_specs, results
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from assets.tokenizer import embedded_png, latent_codes
+from pipeline.checks import clip_checks, energy_checks, segments_checks
+from pipeline.io import schemas
 from pipeline.segments.plots import preview_png
 from pipeline.stages import run_stage
+
+STRUCTURE_CHECKS = [
+    *blocking_specs("energy", {
+        "schema_version": f"the written energy table is at schema version "
+        f"{schemas.ENERGY_VERSION}",
+        "unique_windows": "no (video_id, window_index) appears twice",
+        "no_nulls": "no null in a non-nullable column of the written energy table",
+    }),
+    *blocking_specs("segments", {
+        "schema_version": f"the written segments table is at schema version "
+        f"{schemas.SEGMENTS_VERSION}",
+        "unique_segment_ids": "no segment_id appears twice",
+        "no_nulls": "no null in a non-nullable column of the written segments table",
+        "segments_ordered": "each video's segments are numbered 0..n-1 in time order, "
+        "non-empty and not overlapping",
+    }),
+    *blocking_specs("segment_clips", {
+        "every_segment_has_clip": "every segment has its clip, or a failures row (stage "
+        "clips) saying why not",
+        "clips_decode": "a seeded sample of up to 5 clips per partition exists and decodes "
+        "(PyAV) to exactly end_frame - start_frame frames",
+    }),
+]  # fmt: skip
 
 
 @dg.multi_asset(
@@ -52,8 +78,10 @@ from pipeline.stages import run_stage
             "segment_rate_in_usual_range",
             asset="segments",
             description="segments per minute of video stay inside the station's "
-            "usual range (median +- 4 robust deviations of earlier dates)",
+            "usual range (median +- 4 robust deviations of its earlier dates; a WARN "
+            "failure while the station has fewer than 3 earlier dates)",
         ),
+        *STRUCTURE_CHECKS,
     ],
     can_subset=False,
 )
@@ -90,23 +118,42 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
         asset_key="segment_clips",
         metadata={"clips": dg.MetadataValue.json(extra["clips"])},
     )
-    calibration = extra["calibration"]
-    yield dg.AssetCheckResult(
-        asset_key="segments",
-        check_name="thresholds_calibrated",
-        passed=bool(extra["calibrated"]),
-        severity=dg.AssetCheckSeverity.ERROR,
-        description=calibration.get("error") or f"thr_on {extra['thr_on']:.4g}",
-        metadata={"thr_on": float(extra["thr_on"]) if extra["calibrated"] else None},
-    )
-    yield dg.AssetCheckResult(
-        asset_key="segments",
-        check_name="segment_rate_in_usual_range",
-        passed=rate.passed,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=rate.description,
-        metadata={"rate": rate.rate, "history_partitions": rate.history},
-    )
+    yield from segmentation_check_results(store, date, station, extra)
+
+
+def segmentation_check_results(store, date: str, station: str, extra: dict) -> list:
+    """Every check of the segmentation step, from the stage's summary and what it wrote."""
+    calibration, rate = extra["calibration"], extra["segment_rate"]
+    return [
+        dg.AssetCheckResult(
+            asset_key="segments",
+            check_name="thresholds_calibrated",
+            passed=bool(extra["calibrated"]),
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=calibration.get("error") or f"thr_on {extra['thr_on']:.4g}",
+            metadata={"thr_on": float(extra["thr_on"]) if extra["calibrated"] else None},
+        ),
+        dg.AssetCheckResult(
+            asset_key="segments",
+            check_name="segment_rate_in_usual_range",
+            passed=rate.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=rate.description,
+            metadata={
+                "rate": round(rate.rate, 3),
+                "history_partitions": rate.history,
+                "station": station,
+                "enough_history": rate.enough_history,
+            },
+        ),
+        *results(energy_checks(store, date, station), asset_key="energy"),
+        *results(segments_checks(store, date, station), asset_key="segments"),
+        *results(
+            clip_checks(store, date, station, written=bool(extra["clips"])),
+            asset_key="segment_clips",
+        ),
+    ]
+
 
 def energy_plot_metadata(store, keys: list[str]) -> dict:
     """The first video's segmentation plot shown inline (a downscaled copy), its store-relative

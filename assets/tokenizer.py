@@ -5,10 +5,22 @@ import base64
 
 import dagster as dg
 
+from assets.checks import blocking_specs, results
 from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from pipeline.checks import codes_checks
+from pipeline.io import schemas
 from pipeline.stages import PipelineConfig, run_stage
+
+CODE_CHECKS = blocking_specs("latent_codes", {
+    "schema_version": f"the written codes table is at schema version {schemas.CODES_VERSION}",
+    "unique_windows": "no (video_id, window_index) appears twice",
+    "no_nulls": "no null in a non-nullable column of the written codes table",
+    "token_range": "every code is in [0, codebook_size)",
+    "every_window_has_codes": "every non-gated window of the windows table has a codes row "
+    "(and every codes row is a stored window)",
+})  # fmt: skip
 
 
 @dg.asset(
@@ -65,11 +77,7 @@ def motion_tokenizer(
     kinds={"parquet"},
     deps=[tracks, motion_tokenizer],
     pool="gpu",
-    check_specs=[
-        dg.AssetCheckSpec(
-            "token_range", asset="latent_codes", description="every code is in [0, codebook_size)"
-        )
-    ],
+    check_specs=CODE_CHECKS,
     code_version="1",
     description="One row per window: latent action codes (one FSQ index per step) and the "
     "pre-quantization latent, with tokenizer version, levels, stride and fps on every row.",
@@ -88,9 +96,7 @@ def latent_codes(
             "distinct_codes": info["distinct_codes"],
             "device": info["device"],
         },
-        check_results=[
-            dg.AssetCheckResult(check_name="token_range", passed=info["codes_in_range"])
-        ],
+        check_results=results(codes_checks(storage.store(), date, station)),
     )
 
 
