@@ -7,21 +7,9 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-console = Console()
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+from pipeline.cli.console import console, install_log_handler, progress_display, status
 
 
 def reachable_store(settings):
@@ -53,10 +41,15 @@ class LapsGroup(click.Group):
 
 @click.group(cls=LapsGroup)
 @click.option("-v", "--verbose", count=True, help="-v info, -vv debug logging")
-def main(verbose: int) -> None:
-    """laps: workstation video -> latent-action primitive segments -> training shards."""
+@click.pass_context
+def main(ctx: click.Context, verbose: int) -> None:
+    """laps: workstation video -> latent-action primitive segments, clips and codes ->
+    training data (WebDataset shards, a Parquet dataset, JSONL, a dataset card, LeRobot).
+
+    Results print on stdout; progress, log lines and warnings on stderr (plain timestamped
+    lines when stderr is not a terminal)."""
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.call_on_close(install_log_handler(level))
 
 
 @main.command()
@@ -91,8 +84,16 @@ def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, pr
     from pipeline.synth import PRESETS, synthesize
 
     fps = PRESETS[preset].fps
-    with _progress() as progress:
-        task = progress.add_task("rendering", total=int(round(videos * seconds * fps)))
+    total = int(round(videos * seconds * fps))
+    rendered = 0
+    with progress_display() as step:
+        step("rendering", 0, total)
+
+        def on_frames(n: int) -> None:
+            nonlocal rendered
+            rendered += n
+            step("rendering", rendered, total)
+
         paths = synthesize(
             out_dir,
             videos=videos,
@@ -100,47 +101,10 @@ def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, pr
             seed=seed,
             preset=preset,
             stem_prefix=prefix,
-            progress=lambda n: progress.advance(task, n),
+            progress=on_frames,
         )
     for p in paths:
         console.print(f"wrote {p} and {p.with_suffix('').name}.segments.json")
-
-
-@main.command()
-@click.argument("sql")
-@click.option(
-    "--catalog", "catalog_path", default=None, help="DuckDB file (default: $LAPS_CATALOG)"
-)
-@click.option("--max-rows", default=100, show_default=True, type=click.IntRange(1))
-def query(sql: str, catalog_path: str | None, max_rows: int) -> None:
-    """Run SQL against the DuckDB catalog (tables: videos, chunks, quarantine, ...)."""
-    import duckdb
-
-    from pipeline.io import catalog
-    from pipeline.io.settings import LapsSettings
-
-    settings = LapsSettings.from_env(catalog_path=catalog_path)
-    store = reachable_store(settings)
-    try:
-        cols, rows = catalog.query(settings.catalog_path, store, sql)
-    except OSError as exc:  # pyarrow's S3 reads fail as OSError
-        from pipeline.errors import StorageError
-        from pipeline.io.storage import S3Settings
-
-        cause = S3Settings.from_env().redact(str(exc))
-        msg = f"reading the tables of {settings.store_uri}: {cause}"
-        raise StorageError(msg, settings.store_uri) from exc
-    except duckdb.Error as exc:
-        console.print(f"[red]query failed:[/] {exc}")
-        known = catalog.table_names(settings.store())
-        console.print(f"tables in {settings.store_uri}: {', '.join(known) or '(none yet)'}")
-        sys.exit(2)
-    table = Table(*cols) if cols else Table("result")
-    for row in rows[:max_rows]:
-        table.add_row(*("NULL" if v is None else str(v) for v in row))
-    console.print(table)
-    if len(rows) > max_rows:
-        console.print(f"... {len(rows) - max_rows} more rows (use --max-rows)")
 
 
 BENCH_TARGETS = {
@@ -211,18 +175,19 @@ def bench(
     stage: str,
     device: str,
 ) -> None:
-    """Speed and memory on one CPU core (bench preset video): ingest -> codes, or publish."""
+    """Speed and memory on one CPU core (bench preset video; --device cuda: the tokenizer on
+    the GPU): ingest -> codes, or publish."""
     import json
 
     from pipeline.evaluation.bench import run_bench
     from pipeline.evaluation.bench_publish import run_publish_bench
     from pipeline.evaluation.benchmarks import append_bench_row, append_publish_row
 
-    with console.status("benchmarking") as status:
+    with status("benchmarking") as line:
         if stage == "publish":
             figures = run_publish_bench(
                 workdir.resolve(), seconds=seconds, long_factor=long_factor, repeats=repeats,
-                on_step=status.update,
+                on_step=line.update,
             )  # fmt: skip
         else:
             figures = run_bench(
@@ -232,7 +197,7 @@ def bench(
                 checkpoint=checkpoint,
                 repeats=repeats,
                 device=device,
-                on_step=status.update,
+                on_step=line.update,
             )
     table = Table("figure", "value", "target")
     for k, v in figures.items():
@@ -322,7 +287,7 @@ def export_lerobot_cmd(
     out_dir: Path | None, partitions: tuple[str, ...], size: str | None, task: str | None
 ) -> None:
     """A LeRobot v3.0 dataset of the store's segments ($LAPS_STORE_URI): one episode per
-    segment, one frame per 0.1 s latent-action step, ``action.latent`` = the step's code."""
+    segment, one frame per 0.1 s latent-action step, action.latent = the step's code."""
     from pipeline.errors import ConfigError
     from pipeline.io.settings import LapsSettings
     from pipeline.publish.lerobot import DEFAULT_TASK, default_out_dir, export_lerobot
@@ -342,7 +307,7 @@ def export_lerobot_cmd(
         except ValueError as exc:
             raise ConfigError(f"--size {size!r}: expected WxH, e.g. 320x240") from exc
         wh = (w, h)
-    with console.status("exporting to LeRobot v3"):
+    with status("exporting to LeRobot v3"):
         s = export_lerobot(
             store,
             out_dir or default_out_dir(store, settings.data_root),
@@ -362,8 +327,10 @@ def _register_commands() -> None:
     from pipeline.cli.eval_clusters import eval_clusters
     from pipeline.cli.eval_tokenizer import eval_tokenizer
     from pipeline.cli.evaluate import eval_
+    from pipeline.cli.query import query
     from pipeline.cli.segment import segment
 
+    main.add_command(query)
     main.add_command(segment)
     main.add_command(eval_)
     main.add_command(eval_tokenizer)
