@@ -176,14 +176,23 @@ def _tracks(ctx: StageContext) -> StageSummary:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
         raise ConfigError(problems[0] + more)
 
+    # progress per video (a long video is several 10-minute chunks): a video is done when its
+    # last chunk is (track_partition goes through the chunks table in its order)
+    chunks = read_partition(ctx.store, "chunks", ctx.date, ctx.station)
+    order = chunks.column("video_id").to_pylist() if chunks is not None else []
+    last_chunk = {vid: n for n, vid in enumerate(order)}
+    ctx.progress("tracking", 0, len(last_chunk))
+
     def on_chunk(done: int, total: int) -> None:
         log.info("tracked chunk %d/%d", done, total)
-        ctx.progress("tracking", done, total)
+        videos_done = sum(1 for n in last_chunk.values() if n < done)
+        ctx.progress("tracking", videos_done, len(last_chunk))
 
     rows, summary = track_partition(
         ctx.store, ctx.date, ctx.station, video=ctx.config.video, windows=ctx.config.windows,
         tracking=ctx.config.tracking, on_chunk=on_chunk,
     )  # fmt: skip
+    ctx.progress("tracking", len(last_chunk), len(last_chunk))  # (a failed last video too)
     summary.output = rows
     return summary
 

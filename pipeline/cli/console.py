@@ -114,10 +114,10 @@ class StatusLine:
 
 @contextmanager
 def status(text: str, out: Console | None = None) -> Iterator[StatusLine]:
-    """A spinner with ``text`` on a terminal; plain timestamped lines of each update otherwise."""
+    """A spinner with ``text`` on a terminal; otherwise a plain timestamped line per update
+    (``text`` itself is not printed: a command refused at once stays one line)."""
     out = out or err_console
     if not out.is_terminal:
-        _plain(out, f"{stamp()} {text}")
         yield StatusLine(lambda t: _plain(out, f"{stamp()} {t}"))
         return
     with out.status(text) as s:

@@ -33,11 +33,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from pipeline.cli.console import console, progress_display
 from pipeline.context import Progress as ProgressFn
 from pipeline.context import StageSummary, no_progress
 from pipeline.errors import ConfigError
@@ -57,7 +56,6 @@ from pipeline.stages import (
 from pipeline.tokens.runners import validate_checkpoint
 
 log = logging.getLogger(__name__)
-console = Console()
 
 
 @dataclass
@@ -288,13 +286,17 @@ def load_config(
 @click.option(
     "--checkpoint",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="tokenizer checkpoint to use (default: train one on the input)",
+    help="tokenizer checkpoint to use (default: train one on every track file of --output, "
+    "or reuse the one trained there before)",
 )
 @click.option("--station", default=None, help="station name (default: the input folder's)")
 @click.option("--date", default=None, help="YYYY-MM-DD (default: oldest input file's mtime)")
 @click.option("--no-clips", is_flag=True, help="do not cut clips (and so publish no samples)")
 @click.option(
-    "--no-shards", is_flag=True, help="stop after segments: no shards, dataset, JSONL or card"
+    "--no-shards",
+    is_flag=True,
+    help="skip the publish stage: no shards, dataset, JSONL or card (segments, clips, labels "
+    "and clusters are still written)",
 )
 @click.option(
     "--method",
@@ -306,8 +308,8 @@ def load_config(
     "--config",
     "config_path",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PipelineConfig as JSON (sections video, windows, tracking, tokenizer, segmentation; "
-    "or SegmentationConfig fields alone)",
+    help="PipelineConfig as JSON (sections video, windows, tracking, tokenizer, segmentation, "
+    "language, discovery, publish, write_clips; or SegmentationConfig fields alone)",
 )
 @click.option("--recursive", is_flag=True, help="also take videos in subfolders")
 @click.option("--epochs", type=click.IntRange(1), default=None, help="tokenizer max_epochs")
@@ -323,7 +325,10 @@ def segment(
     config_path: Path | None,
     recursive: bool, epochs: int | None, max_train_seconds: float | None,
 ) -> None:  # fmt: skip
-    """Segment a folder of videos into action primitives (whole pipeline, no Dagster)."""
+    """Segment a folder of videos into action primitives and publish them (the whole
+    pipeline on one date/station partition, no Dagster). Progress and warnings go to stderr
+    (timestamped lines when it is not a terminal), the summary to stdout. Exit code 0 when a
+    video was segmented, 1 when none was (or calibration failed), 2 for unusable options."""
     cfg = load_config(
         config_path, method=method, no_clips=no_clips, epochs=epochs,
         max_train_seconds=max_train_seconds,
@@ -332,17 +337,7 @@ def segment(
     check_partition_options(date, station)
     if checkpoint is not None:
         validate_checkpoint(checkpoint)
-    with Progress(
-        TextColumn("[bold]{task.description:<11}"), BarColumn(),
-        TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=console,
-    ) as progress:  # fmt: skip
-        tasks: dict[str, Any] = {}
-
-        def step(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=max(total, 1))
-            progress.update(tasks[stage], completed=done, total=max(total, 1))
-
+    with progress_display() as step:  # stderr: bars on a terminal, timestamped lines otherwise
         run = run_folder(
             input_dir, output_dir, config=cfg, checkpoint=checkpoint, station=station,
             date=date, recursive=recursive, publish=not no_shards, step=step,
@@ -356,9 +351,12 @@ def _report_discovery(run: FolderRun) -> None:
     lab = run.labels
     if lab:
         if lab["enabled"]:
+            counts = ", ".join(f"{n} {k}" for k, n in lab["status"].items()) or "no segments"
+            errors = ", ".join(f"{k or 'unknown'} {n}" for k, n in lab["errors"].items())
             console.print(
-                f"labels ({escape(str(lab['model']))}): {lab['status']}, {lab['requests']} "
-                f"requests" + (f", errors {lab['errors']}" if lab["errors"] else "")
+                f"labels ({escape(str(lab['model']))}): {escape(counts)}; "
+                f"{_plural(lab['requests'], 'request')}"
+                + (f"; errors: {escape(errors)}" if errors else "")
             )
         else:
             console.print("[dim]labels: off (no language.base_url; docs/language.md)[/]")
@@ -374,6 +372,35 @@ def _report_discovery(run: FolderRun) -> None:
         f"primitive library {lib['library_version']} ({lib['decision']}): k={lib['k']}, "
         f"{lib['embedding']}; this partition: {cl.get('assigned', 0)} segments assigned"
         + (f" ({escape(shown)})" if shown else "")
+    )
+
+
+def _plural(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
+def clips_text(clips: dict[str, int]) -> str:
+    """``17 clips written, 2 kept from an earlier run, 1 failed`` (zero counts left out);
+    ``clips off`` when the run cut none."""
+    if not clips:
+        return "clips off"
+    parts = [_plural(clips.get("written", 0), "clip") + " written"]
+    if clips.get("kept"):
+        parts.append(f"{clips['kept']} kept from an earlier run")
+    if clips.get("failed"):
+        parts.append(f"{clips['failed']} failed")
+    return ", ".join(parts)
+
+
+def summary_line(summary: dict[str, Any]) -> str:
+    """The segments stage in one sentence: segments, videos, windows, clips, the segmenter
+    and the station's activity threshold."""
+    rows = summary["rows"]
+    return (
+        f"{_plural(rows['segments'], 'segment')} in "
+        f"{_plural(summary.get('segmented_videos', len(summary['segment_files'])), 'video')} "
+        f"({_plural(rows['energy'], 'window')}); {clips_text(summary['clips'])}; "
+        f"segmenter {summary['segmenter']}; activity threshold {summary['thr_on']:.4g}"
     )
 
 
@@ -407,11 +434,8 @@ def _report(run: FolderRun, output_dir: Path) -> None:
     for stem in sorted(files):
         table.add_row(escape(stem), escape(f"{stem}.segments.json"))
     console.print(table)
-    console.print(
-        f"{run.summary['rows']['segments']} segments, {run.summary['rows']['energy']} windows; "
-        f"thr_on={run.summary['thr_on']:.4g}; clips: {run.summary['clips'] or 'off'}; "
-        f"segmenter {run.summary['segmenter']}; store: {output_dir.resolve()}"
-    )
+    console.print(escape(summary_line(run.summary)), soft_wrap=True)
+    console.print(f"store: {escape(str(output_dir.resolve()))}", soft_wrap=True)
     _report_discovery(run)
     if run.published:
         p, root = run.published, output_dir.resolve()

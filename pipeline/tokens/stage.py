@@ -157,11 +157,13 @@ def train_or_reuse(
     device: str | torch.device = "auto",
     retrain: RetrainPolicy = "new_stations",
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    on_train_start: Callable[[int], None] | None = None,
 ) -> TokenizerInfo:
     """Train on every stored track file (or one station's) unless ``decide_training`` says the
     current checkpoint serves (module doc); publish it and point ``current`` at it.
     The device is not part of that decision: a checkpoint trained on CPU is reused on CUDA.
-    ``on_epoch`` gets each epoch's history row (``models.train``)."""
+    ``on_train_start`` gets ``max_epochs`` when training (not reuse) begins, ``on_epoch``
+    each epoch's history row (``models.train``)."""
     dev = run_device(device)
     files = training_files(store, station=station)
     if not files:
@@ -183,6 +185,8 @@ def train_or_reuse(
             f"reused: {decision.reason}",
         )
     log.info("training a tokenizer: %s", decision.reason)
+    if on_train_start is not None:
+        on_train_start(cfg.max_epochs)
     # scratch_dir: removed on any exit; what a SIGKILLed run left is removed by the next one
     with scratch_dir("laps-train") as tmp, ExitStack() as stack:
         local = [(vid, stack.enter_context(store.local_path(key))) for vid, key in files]
@@ -340,22 +344,24 @@ def tokenizer_stage(
 ) -> StageSummary:
     """The ``tokenizer`` stage: install ``checkpoint`` as the current tokenizer, or train (or
     reuse) one on every stored track file of the store, on ``device`` (resolved once here).
-    ``progress`` gets ("tokenizer", steps done, step budget) after every epoch."""
+    ``progress`` gets ("tokenizer", epochs done, max_epochs) when training starts and after
+    every epoch (an early stop ends below max_epochs), or ("tokenizer", 1, 1) once for a
+    reused or installed checkpoint."""
     dev = run_device(device)
-    progress("tokenizer", 0, 1)
 
     def on_epoch(row: dict[str, float]) -> None:
-        progress("tokenizer", int(row["steps"]), int(row["max_steps"]))
+        progress("tokenizer", int(row["epoch"]) + 1, int(row["max_epochs"]))
 
     if checkpoint is not None:
         info = install_checkpoint(store, checkpoint)
     else:
         info = train_or_reuse(
             store, cfg, force=force, max_time_s=max_time_s, device=dev, retrain=retrain,
-            on_epoch=on_epoch,
+            on_epoch=on_epoch, on_train_start=lambda epochs: progress("tokenizer", 0, epochs),
         )  # fmt: skip
     check_windows(cached_runner(store, device=dev), cfg)
-    progress("tokenizer", 1, 1)
+    if not info.trained:
+        progress("tokenizer", 1, 1)
     last = info.history[-1] if info.history else {}
     pointer = current_tokenizer(store) or {}
     return StageSummary(

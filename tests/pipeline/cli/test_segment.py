@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -27,12 +28,33 @@ def input_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
 def _run(input_dir: Path, out: Path) -> None:
     args = ["segment", "--input", str(input_dir), "--output", str(out), "--epochs", "1",
             "--station", "cam1", "--date", "2026-02-03"]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     assert "broken.mp4" in result.output  # the bad file is reported
+    # stderr is not a terminal: progress is timestamped lines, per video for tracking and per
+    # epoch for the tokenizer (a reused one: done at once), each as it happens
+    err = result.stderr.splitlines()
+    progress = [line for line in err if re.fullmatch(f"{STAMP} [a-z]+ \\d+/\\d+", line)]
+    stages = [line.split(" ", 1)[1] for line in progress]
+    assert stages[:2] == ["probing 1/3", "probing 2/3"] and "probing 3/3" in stages
+    tracking = [stages.index(f"tracking {n}/2") for n in range(3)]
+    assert tracking == sorted(tracking)
+    assert "tokenizer 1/1" in stages and "segmenting 2/2" in stages
+    # the quarantine WARNING is its own line, between the progress lines
+    warning = [line for line in err if " WARNING " in line and "broken.mp4" in line]
+    assert len(warning) == 1
+    assert re.match(f"{STAMP} WARNING pipeline[.a-z_]+: quarantined", warning[0])
+    assert err.index(warning[0]) < err.index(progress[-1])
+    # the summary (stdout) says what was done in words, no Python dict
+    assert "{" not in result.stdout and "segments in 2 videos" in result.stdout
+    assert re.search(r"\d+ clips? written", result.stdout)
+    assert not any(re.match(STAMP, line) for line in result.stdout.splitlines())
 
 
 def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):

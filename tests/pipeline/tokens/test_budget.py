@@ -101,18 +101,20 @@ def test_decision_without_recorded_stations_or_for_an_installed_checkpoint():
     assert d.train and "does not record its stations" in d.reason
 
 
-def test_stage_reports_steps_of_the_budget_as_progress(store):
+def test_stage_reports_epochs_as_progress(store):
     calls: list[tuple[str, int, int]] = []
     summary = tokenizer_stage(
         store, CFG, device="cpu", progress=lambda *a: calls.append(a)
     )
-    assert calls[0] == ("tokenizer", 0, 1) and calls[-1] == ("tokenizer", 1, 1)
-    assert calls[1:-1] == [("tokenizer", 2, 4), ("tokenizer", 4, 4)]  # one per epoch
+    # the epoch budget as soon as training starts, then one call per epoch
+    assert calls == [("tokenizer", 0, 2), ("tokenizer", 1, 2), ("tokenizer", 2, 2)]
     extra = summary.extra
     assert extra["train_steps"] == 4 and extra["train_windows_per_s"] > 0
     assert extra["retrain_decision"] == "trained: no tokenizer trained yet"
-    again = tokenizer_stage(store, CFG, device="cpu")
+    calls.clear()
+    again = tokenizer_stage(store, CFG, device="cpu", progress=lambda *a: calls.append(a))
     assert again.extra["retrain_decision"].startswith("reused: same config")
+    assert calls == [("tokenizer", 1, 1)]  # reused: done at once
 
 
 def test_training_speed_measurement_runs_the_steps_it_reports():
