@@ -160,6 +160,7 @@ def run_query(db_path: str, store, store_uri: str, sql: str) -> tuple[list[str],
         cause = S3Settings.from_env().redact(str(exc))
         raise StorageError(f"reading the tables of {store_uri}: {cause}", store_uri) from exc
     try:
+        con.execute("SET enable_progress_bar = false")  # DuckDB's own bar: noise on stderr
         cur = con.execute(sql)
         cols = [d[0] for d in cur.description] if cur.description else []
         return cols, cur.fetchall()
