@@ -18,6 +18,8 @@ TRACK_CHECKS = [
         "no_nulls": "no null in a non-nullable column of the written windows table",
         "window_index_contiguous": "every video's windows are numbered 0..W-1 with no gap",
         "monotonic_times": "window start times increase and end after they start",
+        "every_chunk_tracked": "every chunk of a video that did not fail has the num_windows "
+        "windows the chunks table plans (no tail dropped by a short decode)",
     }),
     dg.AssetCheckSpec(
         "every_video_tracked",

@@ -23,7 +23,7 @@ import pyarrow as pa
 from pipeline.io import schemas
 from pipeline.io.keys import clip_key
 from pipeline.io.storage import Storage
-from pipeline.io.tables import read_partition, schema_version_of
+from pipeline.io.tables import failed_videos, read_partition, schema_version_of
 from pipeline.quality import chunk_problems, segment_problems, window_problems
 
 EXAMPLES = 5
@@ -113,6 +113,24 @@ def windows_monotonic(rows: list[dict]) -> Check:
     _, backwards = window_problems(rows)
     return _verdict(backwards, len({r["video_id"] for r in rows}), "videos have window "
                     "times that do not increase")  # fmt: skip
+
+
+def windows_cover_chunks(chunks: list[dict], windows: list[dict], failed: set[str]) -> Check:
+    """Every chunk of a video that did not fail tracking has its ``num_windows`` windows (a
+    decode that ends early would otherwise drop the tail silently)."""
+    have = Counter((w["video_id"], w["chunk_index"]) for w in windows)
+    bad = [
+        f"{c['video_id'][:16]}/c{c['chunk_index']}: {have[c['video_id'], c['chunk_index']]} "
+        f"windows, expected {c['num_windows']}"
+        for c in chunks
+        if c["video_id"] not in failed and have[c["video_id"], c["chunk_index"]] != c["num_windows"]
+    ]
+    known = {(c["video_id"], c["chunk_index"]) for c in chunks}
+    bad += [f"{v[:16]}/c{i}: windows of a chunk not in the chunks table"
+            for v, i in sorted(set(have) - known)]  # fmt: skip
+    checked = sum(1 for c in chunks if c["video_id"] not in failed)
+    return _verdict(bad, checked, "chunks do not have the windows the chunks table plans",
+                    failed_videos=len(failed))  # fmt: skip
 
 
 def code_range(codes: list[dict]) -> Check:
@@ -243,7 +261,7 @@ def chunks_checks(store: Storage, date: str, station: str) -> dict[str, Check]:
 
 
 TRACK_CHECKS = ("schema_version", "unique_windows", "no_nulls", "window_index_contiguous",
-                "monotonic_times")  # fmt: skip
+                "monotonic_times", "every_chunk_tracked")  # fmt: skip
 
 
 def tracks_checks(store: Storage, date: str, station: str) -> dict[str, Check]:
@@ -255,6 +273,11 @@ def tracks_checks(store: Storage, date: str, station: str) -> dict[str, Check]:
             "no_nulls": no_nulls(t, schemas.WINDOWS),
             "window_index_contiguous": windows_contiguous(rows),
             "monotonic_times": windows_monotonic(rows),
+            "every_chunk_tracked": windows_cover_chunks(
+                _rows(store, "chunks", date, station),
+                rows,
+                failed_videos(store, date, station, ("tracks",)),
+            ),
         }
 
     return _partition_checks(store, date, station, "windows", TRACK_CHECKS, build)

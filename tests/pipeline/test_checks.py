@@ -88,7 +88,8 @@ def test_duplicate_rows_fail_unique_ids_and_row_counts(store, parts):
     windows = _rows(store, "windows", parts.a)
     _write(store, "windows", parts.a, [*windows, windows[3]])
     found = checks.tracks_checks(store, *parts.a)
-    assert _failed(found) == {"unique_windows", "window_index_contiguous", "monotonic_times"}
+    assert _failed(found) == {"unique_windows", "window_index_contiguous", "monotonic_times",
+                              "every_chunk_tracked"}  # fmt: skip
     segments = _rows(store, "segments", parts.a)
     _write(store, "segments", parts.a, [*segments, segments[0]])
     found = checks.segments_checks(store, *parts.a)
@@ -110,10 +111,27 @@ def test_a_missing_chunk_fails_the_count_against_the_videos_table(store, parts):
 def test_window_gaps_and_backward_times_fail(store, parts):
     windows = _rows(store, "windows", parts.a)
     _write(store, "windows", parts.a, [w for w in windows if w["window_index"] != 2])
-    assert "window_index_contiguous" in _failed(checks.tracks_checks(store, *parts.a))
+    found = checks.tracks_checks(store, *parts.a)
+    assert _failed(found) == {"window_index_contiguous", "every_chunk_tracked"}
     backward = [{**w, "start_sec": -w["start_sec"]} if w is windows[1] else w for w in windows]
     _write(store, "windows", parts.a, backward)
     assert _failed(checks.tracks_checks(store, *parts.a)) == {"monotonic_times"}
+
+
+def test_a_dropped_tail_of_windows_fails_unless_the_video_failed(store, parts):
+    windows = _rows(store, "windows", parts.a)
+    last = max(windows, key=lambda w: (w["video_id"], w["window_index"]))
+    _write(store, "windows", parts.a, [w for w in windows if w is not last])
+    found = checks.tracks_checks(store, *parts.a)
+    assert _failed(found) == {"every_chunk_tracked"}  # the gap is at the end: still contiguous
+    chunk = last["chunk_index"]
+    assert found["every_chunk_tracked"].metadata["examples"][0].startswith(
+        f"{last['video_id'][:16]}/c{chunk}: "
+    )
+    failure = {"video_id": last["video_id"], "uri": "u", "file_name": "f", "item": None,
+               "reason": "decode_failed", "detail": "test"}  # fmt: skip
+    write_failures(store, *parts.a, "tracks", [failure])
+    assert not _failed(checks.tracks_checks(store, *parts.a))
 
 
 def test_nulls_in_a_non_nullable_column_fail(store, parts):
