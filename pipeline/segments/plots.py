@@ -101,8 +101,8 @@ def energy_figure(plot: SegmentationPlot, *, ground_truth: Sequence[float] = ())
         panels.append("signals")
     if plot.energy is not None or plot.smoothed is not None:
         panels.append("energy")
-    if not panels:
-        raise ValueError(f"{plot.title}: nothing to plot (no signals and no energy)")
+    if not panels:  # e.g. a still video whose thresholds could not be calibrated
+        panels.append("empty")
     end = _end_sec(plot)
     width = max(9.0, min(30.0, end / 4.0))
     fig = Figure(figsize=(width, 1.2 + 2.4 * len(panels)), dpi=100, layout="constrained")
@@ -113,8 +113,11 @@ def energy_figure(plot: SegmentationPlot, *, ground_truth: Sequence[float] = ())
         _draw_spans(ax, plot.spans, handles)
         if panel == "signals":
             _draw_signals(ax, plot.signals, handles)
-        else:
+        elif panel == "energy":
             _draw_energy(ax, plot, handles)
+        else:
+            ax.text(0.5, 0.5, "no signal or energy to draw", transform=ax.transAxes,
+                    ha="center", va="center", color="0.4")  # fmt: skip
         _draw_lines(ax, plot.boundaries, BOUNDARY_STYLE, f"boundary ({len(plot.boundaries)})",
                     handles)  # fmt: skip
         _draw_lines(ax, plot.merged, MERGED_STYLE, f"merged ({len(plot.merged)})", handles)
