@@ -97,6 +97,13 @@ def segment_clusters(
             dg.AssetCheckResult(
                 check_name="every_segment_assigned",
                 passed=bool(ok),
+                # no library yet is expected on a new deployment (a warning); a library that
+                # leaves segments unassigned is an error
+                severity=dg.AssetCheckSeverity.WARN
+                if info["library_version"] is None
+                else dg.AssetCheckSeverity.ERROR,
+                description=info.get("reason")
+                or f"{info['assigned']} of {segments} segments assigned",
                 metadata={"assigned": info["assigned"], "segments": segments},
             )
         ],
