@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import dagster as dg
 
+from assets.metadata import rounded
 from pipeline.checks import Check
 
 
@@ -30,7 +31,7 @@ def results(
             passed=bool(c.passed),
             severity=dg.AssetCheckSeverity.ERROR,
             description=c.description,
-            metadata={k: _meta(v) for k, v in c.metadata.items()},
+            metadata=rounded({k: _meta(v) for k, v in c.metadata.items()}),
         )
         for name, c in checks.items()
     ]

@@ -9,17 +9,19 @@ while it fits the config; nightly partition runs only assign their segments to i
 
 import dagster as dg
 
+from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from assets.tokenizer import embedded_png
-from pipeline.stages import PipelineConfig, run_stage
+from pipeline.io import schemas
+from pipeline.stages import run_stage
 
 
 @dg.asset(
     group_name="library",
     kinds={"scikitlearn"},
     deps=["segments", "segment_labels"],
-    code_version=PipelineConfig().discovery.fit_fingerprint(),
+    **standard("library"),
     description="The primitive library: k-means (cosine) on segment embeddings of every "
     "stored segment, k chosen by silhouette, seeded; reused while it fits the config. "
     "Cluster ids are kept across refits (Hungarian matching on centroids).",
@@ -32,7 +34,7 @@ def primitive_library(
     context.log.info(f"primitive library: {info['decision']}")
     store = storage.store()
     if not info.get("library_version"):
-        return dg.MaterializeResult(metadata={"decision": info["decision"]})
+        return dg.MaterializeResult(metadata=rounded({"decision": info["decision"]}))
     meta = {
         "library_version": info["library_version"],
         "decision": info["decision"],
@@ -52,7 +54,9 @@ def primitive_library(
         meta["map_image"] = dg.MetadataValue.md(
             embedded_png(store.read_bytes(summary.keys["map"]), "embedding map")
         )
-    return dg.MaterializeResult(metadata=meta, data_version=dg.DataVersion(info["library_version"]))
+    return dg.MaterializeResult(
+        metadata=rounded(meta), data_version=dg.DataVersion(info["library_version"])
+    )
 
 
 @dg.asset(
@@ -60,7 +64,8 @@ def primitive_library(
     group_name="discovery",
     kinds={"parquet"},
     deps=["segments", primitive_library],
-    code_version="1",
+    **standard("clusters"),
+    metadata=table_metadata(schemas.SEGMENT_CLUSTERS),
     check_specs=[
         dg.AssetCheckSpec(
             "every_segment_assigned",
@@ -92,7 +97,7 @@ def segment_clusters(
         meta["counts"] = dg.MetadataValue.json(info["counts"])
         meta["mean_distance"] = info["mean_distance"]
     return dg.MaterializeResult(
-        metadata=meta,
+        metadata=rounded(meta),
         check_results=[
             dg.AssetCheckResult(
                 check_name="every_segment_assigned",

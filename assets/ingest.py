@@ -4,6 +4,7 @@
 import dagster as dg
 
 from assets.checks import blocking_specs, results
+from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.checks import chunks_checks, videos_checks
@@ -31,7 +32,8 @@ CHUNK_CHECKS = blocking_specs("chunks", {
     group_name="ingest",
     kinds={"parquet", "video"},
     check_specs=VIDEO_CHECKS,
-    code_version="1",
+    **standard("ingest"),
+    metadata=table_metadata(schemas.VIDEOS),
     description="Videos landed for the partition's station and date: probed, hashed "
     "(video_id = sha256 of the bytes), bad files quarantined with a reason.",
 )
@@ -43,16 +45,19 @@ def videos(
     result = summary.output
     hours = sum(v["duration_sec"] for v in result.videos) / 3600
     return dg.MaterializeResult(
-        metadata={
-            "videos": len(result.videos),
-            "hours": round(hours, 4),
-            "quarantined": len(result.quarantine),
-            "skipped_already_ingested": len(result.skipped_known),
-            "drop_reasons": dg.MetadataValue.json(result.drop_reasons()),
-            "not_taken": dg.MetadataValue.json(summary.extra["not_taken"]),
-            "table": dg.MetadataValue.path(storage.store().uri(summary.keys["videos"])),
-            "preview": dg.MetadataValue.md(_preview(result.videos)),
-        },
+        metadata=rounded(
+            {
+                "videos": len(result.videos),
+                "dagster/row_count": len(result.videos),
+                "hours": hours,
+                "quarantined": len(result.quarantine),
+                "skipped_already_ingested": len(result.skipped_known),
+                "drop_reasons": dg.MetadataValue.json(result.drop_reasons()),
+                "not_taken": dg.MetadataValue.json(summary.extra["not_taken"]),
+                "table": dg.MetadataValue.path(storage.store().uri(summary.keys["videos"])),
+                "preview": dg.MetadataValue.md(_preview(result.videos)),
+            }
+        ),
         check_results=results(videos_checks(storage.store(), date, station)),
     )
 
@@ -63,7 +68,8 @@ def videos(
     kinds={"parquet"},
     deps=[videos],
     check_specs=CHUNK_CHECKS,
-    code_version="1",
+    **standard("chunks"),
+    metadata=table_metadata(schemas.CHUNKS),
     description="Fixed-length chunks of each video (default 10 min, overlapping by one tracking "
     "window); each chunk owns the windows that start inside it.",
 )
@@ -74,11 +80,14 @@ def chunks(
     summary = run_stage("chunks", stage_context(storage, laps_config, date=date, station=station))
     rows = summary.output
     return dg.MaterializeResult(
-        metadata={
-            "chunks": len(rows),
-            "windows": sum(r["num_windows"] for r in rows),
-            "table": dg.MetadataValue.path(storage.store().uri(summary.keys["chunks"])),
-        },
+        metadata=rounded(
+            {
+                "chunks": len(rows),
+                "dagster/row_count": len(rows),
+                "windows": sum(r["num_windows"] for r in rows),
+                "table": dg.MetadataValue.path(storage.store().uri(summary.keys["chunks"])),
+            }
+        ),
         check_results=results(chunks_checks(storage.store(), date, station)),
     )
 

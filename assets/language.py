@@ -9,8 +9,10 @@ endpoint the asset completes with every segment ``disabled``.
 
 import dagster as dg
 
+from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, VlmCredentials, stage_context
+from pipeline.io import schemas
 from pipeline.stages import run_stage
 
 
@@ -20,7 +22,8 @@ from pipeline.stages import run_stage
     kinds={"openai", "parquet"},
     deps=["segments", "segment_clips"],
     pool="vlm",
-    code_version="1",
+    **standard("labels"),
+    metadata=table_metadata(schemas.SEGMENT_LABELS),
     check_specs=[
         dg.AssetCheckSpec(
             "labels_without_errors",
@@ -48,14 +51,16 @@ def segment_labels(
         context.log.info("no VLM endpoint configured (language.base_url): labels disabled")
     errors = info["errors"]
     return dg.MaterializeResult(
-        metadata={
-            "enabled": info["enabled"],
-            "model": info["model"] or "none",
-            "status": dg.MetadataValue.json(info["status"]),
-            "requests": info["requests"],
-            "labelled": info["labelled"],
-            "dagster/row_count": summary.rows["segment_labels"],
-        },
+        metadata=rounded(
+            {
+                "enabled": info["enabled"],
+                "model": info["model"] or "none",
+                "status": dg.MetadataValue.json(info["status"]),
+                "requests": info["requests"],
+                "labelled": info["labelled"],
+                "dagster/row_count": summary.rows["segment_labels"],
+            }
+        ),
         check_results=[
             dg.AssetCheckResult(
                 check_name="labels_without_errors",

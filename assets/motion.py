@@ -4,6 +4,7 @@ import dagster as dg
 
 from assets.checks import blocking_specs, results
 from assets.ingest import chunks
+from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.checks import tracks_checks
@@ -36,7 +37,8 @@ TRACK_CHECKS = [
     kinds={"numpy", "parquet"},
     deps=[chunks],
     check_specs=TRACK_CHECKS,
-    code_version="1",
+    **standard("tracks"),
+    metadata=table_metadata(schemas.WINDOWS),
     description="A 20x20 grid tracked through every 16-frame window (stride 4) with dense "
     "optical flow shared between overlapping windows; gated (idle) windows kept with their index.",
 )
@@ -48,12 +50,15 @@ def tracks(
     summary = run_stage("tracks", stage_context(storage, laps_config, date=date, station=station))
     failed = summary.extra["failed_videos"]
     return dg.MaterializeResult(
-        metadata={
-            "windows": summary.rows["windows"],
-            **{k: v for k, v in summary.extra.items() if k != "failed_videos"},
-            "failed_videos": dg.MetadataValue.json(failed),
-            "table": dg.MetadataValue.path(store.uri(summary.keys["windows"])),
-        },
+        metadata=rounded(
+            {
+                "windows": summary.rows["windows"],
+                "dagster/row_count": summary.rows["windows"],
+                **{k: v for k, v in summary.extra.items() if k != "failed_videos"},
+                "failed_videos": dg.MetadataValue.json(failed),
+                "table": dg.MetadataValue.path(store.uri(summary.keys["windows"])),
+            }
+        ),
         check_results=[
             *results(tracks_checks(store, date, station)),
             dg.AssetCheckResult(

@@ -9,11 +9,13 @@ published partition, rebuilt after each partition's publish.
 
 import dagster as dg
 
+from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from assets.tokenizer import embedded_png
 from pipeline.io import keys as layout
 from pipeline.publish.checks import CHECK_NAMES, partition_checks
+from pipeline.publish.dataset import DATASET, DATASET_FIELDS
 from pipeline.publish.lerobot import default_out_dir, export_lerobot
 from pipeline.stages import run_stage
 
@@ -37,7 +39,8 @@ CHECK_DESCRIPTIONS = {
         )
         for name in CHECK_NAMES
     ],
-    code_version="1",
+    **standard("publish"),
+    metadata=table_metadata(DATASET, {name: text for name, _, _, text in DATASET_FIELDS}),
     description="VLA pre-training data of the partition: WebDataset shards (one sample per "
     "segment: mp4 clip, json, codes.npy, latent.npy) with a shard index and sidecars, the "
     "Parquet dataset (one row per segment) and the LAPA-style latent-action JSONL.",
@@ -51,28 +54,30 @@ def training_data(
     extra = summary.extra
     checks = partition_checks(store, date, station)  # read back from what was written
     return dg.MaterializeResult(
-        metadata={
-            "samples": extra["samples"],
-            "shards": dg.MetadataValue.json(extra["shards"]),
-            "bytes": extra["bytes"],
-            "skipped": dg.MetadataValue.json(extra["skipped"]),
-            "clips_per_s": extra["clips_per_s"],
-            "mb_per_s": extra["mb_per_s"],
-            "dataset": dg.MetadataValue.path(store.uri(summary.keys["dataset"])),
-            **(
-                {"latent_actions": dg.MetadataValue.path(store.uri(summary.keys["steps"]))}
-                if "steps" in summary.keys
-                else {}
-            ),
-            "dagster/row_count": summary.rows["dataset"],
-        },
+        metadata=rounded(
+            {
+                "samples": extra["samples"],
+                "shards": dg.MetadataValue.json(extra["shards"]),
+                "bytes": extra["bytes"],
+                "skipped": dg.MetadataValue.json(extra["skipped"]),
+                "clips_per_s": extra["clips_per_s"],
+                "mb_per_s": extra["mb_per_s"],
+                "dataset": dg.MetadataValue.path(store.uri(summary.keys["dataset"])),
+                **(
+                    {"latent_actions": dg.MetadataValue.path(store.uri(summary.keys["steps"]))}
+                    if "steps" in summary.keys
+                    else {}
+                ),
+                "dagster/row_count": summary.rows["dataset"],
+            }
+        ),
         check_results=[
             dg.AssetCheckResult(
                 check_name=name,
                 passed=bool(c.passed),
                 severity=dg.AssetCheckSeverity.ERROR,
                 description=c.description,
-                metadata={k: _meta(v) for k, v in c.metadata.items()},
+                metadata=rounded({k: _meta(v) for k, v in c.metadata.items()}),
             )
             for name in CHECK_NAMES
             if (c := checks[name]) is not None
@@ -84,6 +89,7 @@ def training_data(
     group_name="publish",
     kinds={"markdown"},
     deps=[training_data],
+    **standard("card"),
     description="The dataset card (README.md next to the shards): counts, hours, stations, "
     "dates, codebook, schema, two histograms and loading snippets, over every published "
     "partition.",
@@ -98,7 +104,7 @@ def dataset_card(storage: LapsStorage, laps_config: LapsConfig) -> dg.Materializ
         "partitions": stats.get("partitions", 0),
     }
     meta.update(_library_meta(store, summary.keys, stats.get("library") or {}))
-    return dg.MaterializeResult(metadata=meta)
+    return dg.MaterializeResult(metadata=rounded(meta))
 
 
 def _library_meta(store, keys_: dict, lib: dict) -> dict:
@@ -131,7 +137,7 @@ def _library_meta(store, keys_: dict, lib: dict) -> dict:
     group_name="publish",
     kinds={"lerobot", "parquet", "mp4"},
     deps=[training_data],
-    code_version="1",
+    **standard("export"),
     description="Optional: a LeRobot v3.0 dataset of every published segment (an episode per "
     "segment, a frame per 0.1 s step, action.latent = the step's code), rebuilt whole; "
     "`export_job` or `laps export lerobot` makes it, nightly runs do not.",
@@ -140,17 +146,19 @@ def lerobot_dataset(storage: LapsStorage) -> dg.MaterializeResult:
     store = storage.store()
     s = export_lerobot(store, default_out_dir(store, storage.settings().data_root))
     return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(s["out"])),
-            "episodes": s["episodes"],
-            "frames": s["frames"],
-            "files": s["files"],
-            "fps": s["fps"],
-            "size": dg.MetadataValue.json(list(s["size"])),
-            "skipped": dg.MetadataValue.json(s["skipped"]),
-            "seconds": s["seconds"],
-            "dagster/row_count": s["frames"],
-        }
+        metadata=rounded(
+            {
+                "path": dg.MetadataValue.path(str(s["out"])),
+                "episodes": s["episodes"],
+                "frames": s["frames"],
+                "files": s["files"],
+                "fps": s["fps"],
+                "size": dg.MetadataValue.json(list(s["size"])),
+                "skipped": dg.MetadataValue.json(s["skipped"]),
+                "seconds": s["seconds"],
+                "dagster/row_count": s["frames"],
+            }
+        )
     )
 
 

@@ -4,11 +4,15 @@ segment files), and one H.264 clip per segment; computed together by one step.""
 import dagster as dg
 
 from assets.checks import blocking_specs, results
+from assets.metadata import clip_strip_markdown, rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from assets.tokenizer import embedded_png, latent_codes
 from pipeline.checks import clip_checks, energy_checks, segments_checks
+from pipeline.errors import KeyframeError, StorageKeyError
 from pipeline.io import schemas
+from pipeline.io.keys import clips_prefix
+from pipeline.io.tables import read_partition
 from pipeline.segments.plots import preview_png
 from pipeline.stages import run_stage
 
@@ -43,6 +47,8 @@ STRUCTURE_CHECKS = [
             deps=[latent_codes],
             group_name="segmentation",
             kinds={"parquet"},
+            **standard("segments"),
+            metadata=table_metadata(schemas.ENERGY),
             description="Per window: Latent Action Energy (quantized and pre-quantization "
             "latents), track speed, flow magnitude, pixel difference, the EMA the "
             "segmenter uses and the station's label-free thresholds.",
@@ -52,6 +58,8 @@ STRUCTURE_CHECKS = [
             deps=["energy"],
             group_name="segmentation",
             kinds={"parquet"},
+            **standard("segments"),
+            metadata=table_metadata(schemas.SEGMENTS),
             description="Action-primitive segments: exact source frames and seconds, "
             "deterministic segment_id, per-step code sequence, mean/peak energy; plus "
             "<stem>.segments.json per video.",
@@ -61,6 +69,7 @@ STRUCTURE_CHECKS = [
             deps=["segments"],
             group_name="segmentation",
             kinds={"video"},
+            **standard("segments"),
             description="One H.264 clip per segment, cut from the source at its native "
             "frame rate and size.",
         ),
@@ -93,30 +102,35 @@ def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_c
     rate = extra["segment_rate"]
     yield dg.MaterializeResult(
         asset_key="energy",
-        metadata={
-            "windows": summary.rows["energy"],
-            "thr_on": float(extra["thr_on"]),
-            "thr_off": float(extra["thr_off"]),
-            "tokenizer_version": extra["tokenizer_version"],
-            **energy_plot_metadata(store, extra["energy_plots"]),
-        },
+        metadata=rounded(
+            {
+                "windows": summary.rows["energy"],
+                "dagster/row_count": summary.rows["energy"],
+                "thr_on": float(extra["thr_on"]),
+                "thr_off": float(extra["thr_off"]),
+                "tokenizer_version": extra["tokenizer_version"],
+                **energy_plot_metadata(store, extra["energy_plots"]),
+            }
+        ),
     )
     yield dg.MaterializeResult(
         asset_key="segments",
-        metadata={
-            "segments": summary.rows["segments"],
-            "segments_per_minute": round(rate.rate, 3),
-            "segmenter": extra["segmenter"],
-            "segment_files": dg.MetadataValue.json(extra["segment_files"]),
-            "belt_filter": dg.MetadataValue.json(extra["belt_filter"]),
-            # which change-point count rule fired per video, fine pieces merged away
-            "granularity": dg.MetadataValue.json(extra["granularity"]),
-            "table": dg.MetadataValue.path(store.uri(summary.keys["segments"])),
-        },
+        metadata=rounded(
+            {
+                "segments": summary.rows["segments"],
+                "dagster/row_count": summary.rows["segments"],
+                "segments_per_minute": rate.rate,
+                "segmenter": extra["segmenter"],
+                "segment_files": dg.MetadataValue.json(extra["segment_files"]),
+                "belt_filter": dg.MetadataValue.json(extra["belt_filter"]),
+                # which change-point count rule fired per video, fine pieces merged away
+                "granularity": dg.MetadataValue.json(extra["granularity"]),
+                "table": dg.MetadataValue.path(store.uri(summary.keys["segments"])),
+            }
+        ),
     )
     yield dg.MaterializeResult(
-        asset_key="segment_clips",
-        metadata={"clips": dg.MetadataValue.json(extra["clips"])},
+        asset_key="segment_clips", metadata=clip_metadata(store, date, station, extra["clips"])
     )
     yield from segmentation_check_results(store, date, station, extra)
 
@@ -131,7 +145,7 @@ def segmentation_check_results(store, date: str, station: str, extra: dict) -> l
             passed=bool(extra["calibrated"]),
             severity=dg.AssetCheckSeverity.ERROR,
             description=calibration.get("error") or f"thr_on {extra['thr_on']:.4g}",
-            metadata={"thr_on": float(extra["thr_on"]) if extra["calibrated"] else None},
+            metadata=rounded({"thr_on": float(extra["thr_on"]) if extra["calibrated"] else None}),
         ),
         dg.AssetCheckResult(
             asset_key="segments",
@@ -139,12 +153,14 @@ def segmentation_check_results(store, date: str, station: str, extra: dict) -> l
             passed=rate.passed,
             severity=dg.AssetCheckSeverity.WARN,
             description=rate.description,
-            metadata={
-                "rate": round(rate.rate, 3),
-                "history_partitions": rate.history,
-                "station": station,
-                "enough_history": rate.enough_history,
-            },
+            metadata=rounded(
+                {
+                    "rate": rate.rate,
+                    "history_partitions": rate.history,
+                    "station": station,
+                    "enough_history": rate.enough_history,
+                }
+            ),
         ),
         *results(energy_checks(store, date, station), asset_key="energy"),
         *results(segments_checks(store, date, station), asset_key="segments"),
@@ -153,6 +169,30 @@ def segmentation_check_results(store, date: str, station: str, extra: dict) -> l
             asset_key="segment_clips",
         ),
     ]
+
+
+def clip_metadata(store, date: str, station: str, counts: dict) -> dict:
+    """Clip counts as separate numbers (none when clips are off), the partition's clip folder
+    (store-relative) and a keyframe strip of its first clip inline."""
+    meta: dict = {
+        "clips_written": int(counts.get("written", 0)),
+        "clips_kept": int(counts.get("kept", 0)),  # unchanged since an earlier run
+        "clips_failed": int(counts.get("failed", 0)),
+        "write_clips": bool(counts),
+        "clip_folder": dg.MetadataValue.path(clips_prefix(date, station)),
+    }
+    table = read_partition(store, "segments", date, station)
+    keys = table.column("clip_key").to_pylist() if table is not None else []
+    first = next((k for k in keys if k), None)
+    if first is None:
+        meta["preview"] = dg.MetadataValue.md("no clip in this partition")
+        return meta
+    try:
+        image = clip_strip_markdown(store.read_bytes(first), "keyframes of the first clip")
+    except (KeyframeError, StorageKeyError) as err:  # clips_decode fails on it too
+        image = f"first clip does not decode: {err}"
+    meta["preview"] = dg.MetadataValue.md(f"{image}\n\n`{first}`")
+    return meta
 
 
 def energy_plot_metadata(store, keys: list[str]) -> dict:

@@ -6,12 +6,13 @@ import base64
 import dagster as dg
 
 from assets.checks import blocking_specs, results
+from assets.metadata import rounded, standard, table_metadata
 from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.checks import codes_checks
 from pipeline.io import schemas
-from pipeline.stages import PipelineConfig, run_stage
+from pipeline.stages import run_stage
 
 CODE_CHECKS = blocking_specs("latent_codes", {
     "schema_version": f"the written codes table is at schema version {schemas.CODES_VERSION}",
@@ -28,7 +29,7 @@ CODE_CHECKS = blocking_specs("latent_codes", {
     kinds={"pytorch"},
     deps=[tracks],
     pool="gpu",
-    code_version=PipelineConfig().tokenizer_config().fingerprint(),
+    **standard("tokenizer"),
     description="Motion tokenizer (causal Transformer + FSQ) trained without labels on every "
     "stored track window; reused when config and training files are unchanged.",
 )
@@ -67,18 +68,20 @@ def motion_tokenizer(
                 embedded_png(store.read_bytes(info["loss_plot_key"]), "tokenizer loss")
             )
     return dg.MaterializeResult(
-        metadata=meta, data_version=dg.DataVersion(info["tokenizer_version"])
+        metadata=rounded(meta), data_version=dg.DataVersion(info["tokenizer_version"])
     )
 
 
 @dg.asset(
     partitions_def=date_station,
-    group_name="motion",
+    # a group of its own: after `training` (the tokenizer), which comes after `motion` (tracks)
+    group_name="codes",
     kinds={"parquet"},
     deps=[tracks, motion_tokenizer],
     pool="gpu",
     check_specs=CODE_CHECKS,
-    code_version="1",
+    **standard("codes"),
+    metadata=table_metadata(schemas.CODES),
     description="One row per window: latent action codes (one FSQ index per step) and the "
     "pre-quantization latent, with tokenizer version, levels, stride and fps on every row.",
 )
@@ -89,13 +92,16 @@ def latent_codes(
     summary = run_stage("codes", stage_context(storage, laps_config, date=date, station=station))
     info = summary.extra
     return dg.MaterializeResult(
-        metadata={
-            "windows": summary.rows["codes"],
-            "tokenizer_version": info["tokenizer_version"],
-            "codebook_size": info["codebook_size"],
-            "distinct_codes": info["distinct_codes"],
-            "device": info["device"],
-        },
+        metadata=rounded(
+            {
+                "windows": summary.rows["codes"],
+                "dagster/row_count": summary.rows["codes"],
+                "tokenizer_version": info["tokenizer_version"],
+                "codebook_size": info["codebook_size"],
+                "distinct_codes": info["distinct_codes"],
+                "device": info["device"],
+            }
+        ),
         check_results=results(codes_checks(storage.store(), date, station)),
     )
 

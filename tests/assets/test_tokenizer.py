@@ -2,11 +2,13 @@
 
 import base64
 
+import cv2
 import dagster as dg
 import numpy as np
 import pytest
 
 from assets import ingest, motion, publish, segments, tokenizer
+from assets.metadata import PREVIEW_MAX_BYTES
 from assets.partitions import partition_key
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.io.storage import open_storage
@@ -32,13 +34,50 @@ def _resources(root, **tok):
     }
 
 
+TABLE_ASSETS = {"videos", "chunks", "tracks", "latent_codes", "energy", "segments", "training_data"}
+
+
+def _floats(value):
+    """Every float in a metadata value (through JSON data, dicts and lists)."""
+    if isinstance(value, dg.JsonMetadataValue | dg.FloatMetadataValue):
+        value = value.data if isinstance(value, dg.JsonMetadataValue) else value.value
+    if isinstance(value, float):
+        yield value
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _floats(v)
+    elif isinstance(value, list | tuple) and not isinstance(value, dg.MetadataValue):
+        for v in value:
+            yield from _floats(v)
+
+
+def _row_counts(run) -> dict[str, int]:
+    """Each materialized asset's ``dagster/row_count``; every float of the run's materialization
+    and check metadata has at most 4 significant digits."""
+    out, materialized = {}, set()
+    for event in run.get_asset_materialization_events():
+        mat = event.step_materialization_data.materialization
+        materialized.add(mat.asset_key.to_user_string())
+        for key, value in mat.metadata.items():
+            for f in _floats(value):
+                assert f != f or float(f"{f:.4g}") == f, (mat.asset_key, key, f)
+        if "dagster/row_count" in mat.metadata:
+            out[mat.asset_key.to_user_string()] = mat.metadata["dagster/row_count"].value
+    for check in run.get_asset_check_evaluations():
+        for key, value in check.metadata.items():
+            assert all(float(f"{f:.4g}") == f for f in _floats(value)), (check.check_name, key)
+    assert materialized & TABLE_ASSETS <= set(out)  # every table written says how many rows
+    return out
+
+
 def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("station", ["st1"])
     pk = str(partition_key(DATE, "st1"))
     res = _resources(workspace)
     upstream = [ingest.videos, ingest.chunks, motion.tracks]
-    assert dg.materialize(upstream, partition_key=pk, instance=instance, resources=res).success
+    up = dg.materialize(upstream, partition_key=pk, instance=instance, resources=res)
+    assert up.success
 
     # no tokenizer yet: the codes step fails and says what to do
     early = dg.materialize(
@@ -69,6 +108,13 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     store = open_storage(workspace)
     windows = read_partition(store, "windows", DATE, "st1").to_pylist()
     codes = read_partition(store, "codes", DATE, "st1").to_pylist()
+    assert _row_counts(up) == {
+        "videos": 2,
+        "chunks": read_partition(store, "chunks", DATE, "st1").num_rows,
+        "tracks": len(windows),
+    }
+    assert _row_counts(result) == {"latent_codes": len(codes)}
+    _row_counts(trained)  # floats (losses, throughput) rounded
     assert [(r["video_id"], r["window_index"]) for r in codes] == sorted(
         (w["video_id"], w["window_index"]) for w in windows
     )
@@ -113,6 +159,22 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     assert sum(v for k, v in granularity.items() if k.startswith("videos_")) == 2
     assert granularity["merged"] >= 0
     assert len({r["segment_id"] for r in seg_rows}) == len(seg_rows)
+    assert _row_counts(seg) == {"energy": len(windows), "segments": len(seg_rows)}
+    # clips: separate counts, the partition's clip folder (store-relative), a keyframe strip
+    clip_meta = {k: v.value for k, v in mats["segment_clips"].metadata.items()}
+    with_clip = [r["clip_key"] for r in seg_rows if r["clip_key"]]
+    assert with_clip and clip_meta["clips_written"] + clip_meta["clips_kept"] == len(with_clip)
+    assert clip_meta["clips_failed"] == 0 and clip_meta["write_clips"] is True
+    folder = clip_meta["clip_folder"]
+    assert folder == f"clips/date={DATE}/station=st1/"
+    assert all(k.startswith(folder) for k in with_clip)
+    preview = clip_meta["preview"]
+    assert preview.startswith("![") and preview.endswith(f"`{with_clip[0]}`")
+    uri = preview.split("](", 1)[1].split(")", 1)[0]
+    assert uri.startswith("data:image/jpeg;base64,") and len(uri) < PREVIEW_MAX_BYTES
+    jpeg = np.frombuffer(base64.b64decode(uri.split(",", 1)[1], validate=True), np.uint8)
+    strip = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    assert strip is not None and strip.shape[0] == 96 and strip.shape[1] > strip.shape[0]
 
     # the training data, then the card; blocking checks stop the card when they fail
     pub = dg.materialize(
@@ -120,6 +182,7 @@ def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
         partition_key=pk, instance=instance, resources=res,
     )  # fmt: skip
     assert pub.success
+    assert _row_counts(pub)["training_data"] == len(with_clip)
     evaluations = {e.check_name: e for e in pub.get_asset_check_evaluations()}
     assert set(evaluations) == set(publish.CHECK_NAMES)
     assert all(e.passed for e in evaluations.values())
