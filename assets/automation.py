@@ -1,5 +1,6 @@
-"""Automation: a sensor that registers new stations and requests runs for newly landed files,
-and a nightly schedule that processes yesterday's partition of every known station."""
+"""Automation: a sensor that registers the dates and stations video landed for and requests runs
+for newly landed files, and a nightly schedule that registers yesterday and processes it for
+every known station."""
 
 import hashlib
 import json
@@ -7,7 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
-from assets.partitions import date_station, partition_key, station_partitions
+from assets.partitions import (
+    add_requests,
+    date_station,
+    partition_key,
+    register,
+    station_partitions,
+)
 from assets.resources import LapsStorage
 from pipeline.ingest.landing import discover
 
@@ -58,8 +65,6 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) ->
     by_partition: dict[tuple[str, str], list[str]] = {}
     for f in discover(storage.landing()):
         by_partition.setdefault((f.date, f.station), []).append(f"{f.key}:{f.size}")
-    known_stations = set(context.instance.get_dynamic_partitions(station_partitions.name))
-    new_stations = sorted({s for _, s in by_partition} - known_stations)
     requests = []
     for (date, station), items in sorted(by_partition.items()):
         pk = str(partition_key(date, station))
@@ -74,9 +79,9 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) ->
         )
     return dg.SensorResult(
         run_requests=requests,
-        dynamic_partitions_requests=[station_partitions.build_add_request(new_stations)]
-        if new_stations
-        else [],
+        # every landed date and station the instance lacks (also of partitions seen before:
+        # a wiped instance gets them back), applied before the runs are launched
+        dynamic_partitions_requests=add_requests(context.instance, by_partition),
         cursor=json.dumps(seen, sort_keys=True),
         skip_reason=None if requests else "no newly landed files",
     )
@@ -89,12 +94,15 @@ def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) ->
     default_status=dg.DefaultScheduleStatus.STOPPED,
 )
 def nightly_schedule(context: dg.ScheduleEvaluationContext):
-    """At 02:00 UTC, process yesterday for every registered station (backfill catches up)."""
+    """At 02:00 UTC, process yesterday for every registered station (backfill catches up).
+    Yesterday is registered as a date partition first (schedules cannot return partition
+    requests); a station with no video that day gets a run that fails, saying so."""
     when = context.scheduled_execution_time or datetime.now(UTC)
     day = (when - timedelta(days=1)).strftime("%Y-%m-%d")
     stations = context.instance.get_dynamic_partitions(station_partitions.name)
     if not stations:
         return dg.SkipReason("no stations registered yet (the landing sensor adds them)")
+    register(context.instance, [(day, s) for s in stations])
     return [
         dg.RunRequest(run_key=f"nightly:{day}:{s}", partition_key=str(partition_key(day, s)))
         for s in sorted(stations)

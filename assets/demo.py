@@ -56,14 +56,16 @@ def ensure_samples(
 
 
 def run_landing_sensor(instance: dg.DagsterInstance, console: Console) -> list[dg.RunRequest]:
-    """Evaluate the real sensor once and apply what it asks for (new stations, runs)."""
+    """Evaluate the real sensor once and apply what it asks for (new dates and stations, as
+    the daemon does before it launches the runs; the runs)."""
     with dg.build_sensor_context(
         instance=instance, resources={"storage": LapsStorage()}, definitions=defs
     ) as ctx:
         result = landing_sensor(ctx)
     for req in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
-        console.print(f"registered stations: {', '.join(req.partition_keys)}")
+        what = {"date": "dates", "station": "stations"}.get(req.partitions_def_name, "keys")
+        console.print(f"registered {what}: {', '.join(req.partition_keys)}")
     return list(result.run_requests or [])
 
 

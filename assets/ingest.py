@@ -8,6 +8,8 @@ from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
 from pipeline.checks import chunks_checks, videos_checks
+from pipeline.ingest.landing import not_taken
+from pipeline.ingest.stage import partition_files
 from pipeline.io import schemas
 from pipeline.stages import run_stage
 
@@ -35,12 +37,14 @@ CHUNK_CHECKS = blocking_specs("chunks", {
     **standard("ingest"),
     metadata=table_metadata(schemas.VIDEOS),
     description="Videos landed for the partition's station and date: probed, hashed "
-    "(video_id = sha256 of the bytes), bad files quarantined with a reason.",
+    "(video_id = sha256 of the bytes), bad files quarantined with a reason. A partition with "
+    "no video landed fails, saying so, and writes nothing (its downstream assets do not run).",
 )
 def videos(
     context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig
 ) -> dg.MaterializeResult:
     date, station = date_and_station(context)
+    require_landed(storage, date, station)
     summary = run_stage("ingest", stage_context(storage, laps_config, date=date, station=station))
     result = summary.output
     hours = sum(v["duration_sec"] for v in result.videos) / 3600
@@ -89,6 +93,23 @@ def chunks(
             }
         ),
         check_results=results(chunks_checks(storage.store(), date, station)),
+    )
+
+
+def require_landed(storage: LapsStorage, date: str, station: str) -> None:
+    """``dg.Failure`` when no video file landed for (date, station): an empty landing folder or
+    a wrong date must not materialize as an empty success (nor overwrite an earlier ingest of
+    the partition with no rows). Files there that are not taken are named in the metadata."""
+    landing = storage.landing()
+    if partition_files(landing, date, station):
+        return
+    left_out = not_taken(landing, date, station)
+    raise dg.Failure(
+        description=f"no video landed for {date}/{station} under "
+        f"{storage.settings().landing_uri}"
+        + (f" ({len(left_out)} file(s) there not taken, see not_taken)" if left_out else ""),
+        metadata={"not_taken": dg.MetadataValue.json(left_out[:100])},
+        allow_retries=False,
     )
 
 

@@ -1,12 +1,15 @@
-"""Partitions: one (date, station) per partition. Videos and chunks are manifest rows."""
+"""Partitions: one (date, station) per partition. Videos and chunks are manifest rows.
+
+Both dimensions are dynamic: a date or a station exists once video landed for it (the landing
+sensor registers both; the nightly schedule registers the day it requests). So the UI's
+"missing" means "landed and not processed", never "a day nobody filmed"."""
+
+from collections.abc import Iterable
 
 import dagster as dg
 
-FIRST_DATE = "2024-01-01"
-
 station_partitions = dg.DynamicPartitionsDefinition(name="station")
-# end_offset=1: today's partition exists already, so files landed today can be processed today.
-date_partitions = dg.DailyPartitionsDefinition(start_date=FIRST_DATE, end_offset=1)
+date_partitions = dg.DynamicPartitionsDefinition(name="date")
 date_station = dg.MultiPartitionsDefinition(
     {"date": date_partitions, "station": station_partitions}
 )
@@ -30,3 +33,27 @@ def split_key(key: str | dg.MultiPartitionKey) -> tuple[str, str]:
 def date_and_station(context: dg.AssetExecutionContext) -> tuple[str, str]:
     """(date, station) of the partition being materialized."""
     return split_key(context.partition_key)
+
+
+def add_requests(
+    instance: dg.DagsterInstance, pairs: Iterable[tuple[str, str]]
+) -> list[dg.AddDynamicPartitionsRequest]:
+    """The requests that register the dates and stations of ``pairs`` the instance lacks
+    (dates first; none when every one is known)."""
+    pairs = list(pairs)
+    out = []
+    dims = ((date_partitions, {d for d, _ in pairs}), (station_partitions, {s for _, s in pairs}))
+    for dim, values in dims:
+        new = sorted(values - set(instance.get_dynamic_partitions(dim.name)))
+        if new:
+            out.append(dim.build_add_request(new))
+    return out
+
+
+def register(instance: dg.DagsterInstance, pairs: Iterable[tuple[str, str]]) -> dict[str, list]:
+    """Add the dates and stations of ``pairs`` to the instance; what was new, per dimension."""
+    added = {}
+    for req in add_requests(instance, pairs):
+        instance.add_dynamic_partitions(req.partitions_def_name, list(req.partition_keys))
+        added[req.partitions_def_name] = list(req.partition_keys)
+    return added

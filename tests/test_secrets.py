@@ -172,7 +172,7 @@ def test_the_dagster_path_writes_no_planted_secret_anywhere(tmp_path, monkeypatc
     import dagster as dg
 
     from assets import ingest, motion, publish, segments, tokenizer
-    from assets.partitions import partition_key
+    from assets.partitions import partition_key, register
     from assets.resources import LapsConfig, LapsStorage
     from pipeline.synth import render_video
 
@@ -193,7 +193,7 @@ def test_the_dagster_path_writes_no_planted_secret_anywhere(tmp_path, monkeypatc
     }
     pk = str(partition_key("2026-04-02", "st1"))
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions("station", ["st1"])
+        register(instance, [("2026-04-02", "st1")])
         for selection, key in (
             ([ingest.videos, ingest.chunks, motion.tracks], pk),
             ([tokenizer.motion_tokenizer], None),
@@ -220,7 +220,7 @@ def test_s3_credentials_never_reach_the_store_the_event_log_or_errors(
     from videogen import make_video
 
     from assets import ingest, motion
-    from assets.partitions import partition_key
+    from assets.partitions import partition_key, register
     from assets.resources import LapsConfig, LapsStorage
     from pipeline.errors import LapsError
     from pipeline.io.storage import S3Settings, open_storage
@@ -248,7 +248,7 @@ def test_s3_credentials_never_reach_the_store_the_event_log_or_errors(
         "laps_config": LapsConfig(),
     }
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions("station", ["st1"])
+        register(instance, [("2026-03-01", "st1")])
         result = dg.materialize(
             [ingest.videos, ingest.chunks, motion.tracks],
             partition_key=str(partition_key("2026-03-01", "st1")),

@@ -9,7 +9,7 @@ from videogen import make_video
 
 from assets import ingest, motion, segments
 from assets.definitions import defs
-from assets.partitions import partition_key
+from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.io import keys as layout
 from pipeline.io import schemas
@@ -56,7 +56,7 @@ def _resources(root):
 
 def test_a_failed_blocking_check_stops_downstream(landed):
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("station", ["st1"])
+    register(instance, [(DATE, "st1")])
     pk = str(partition_key(DATE, "st1"))
     res = _resources(landed)
     good = dg.materialize([ingest.videos, ingest.chunks], partition_key=pk, instance=instance,
@@ -124,7 +124,7 @@ def test_a_broken_clip_blocks_publishing(segmented_store, parts, tmp_path):
     store = open_storage(tmp_path / "store")
     date, station = parts.a
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("station", [station])
+    register(instance, [(date, station)])
     pk = str(partition_key(date, station))
     res = {"storage": LapsStorage(data_root=str(tmp_path), store_uri=str(tmp_path / "store")),
            "laps_config": LapsConfig()}  # fmt: skip

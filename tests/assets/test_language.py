@@ -11,7 +11,7 @@ import dagster as dg
 from vlmserver import VlmServer, answer
 
 from assets.language import segment_labels
-from assets.partitions import partition_key
+from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage, VlmCredentials
 from pipeline.io.storage import LocalStorage
 from pipeline.io.tables import read_partition
@@ -25,7 +25,7 @@ def test_segment_labels_materializes_with_an_envvar_key(segmented_store, parts, 
     date, station = parts.a
     with VlmServer(default=answer("insert", "Insert the pin into the fixture.")) as server:
         instance = dg.DagsterInstance.ephemeral()
-        instance.add_dynamic_partitions("station", [station])
+        register(instance, [(date, station)])
         result = dg.materialize(
             [segment_labels],
             partition_key=str(partition_key(date, station)),

@@ -8,7 +8,7 @@ import yaml
 from videogen import make_video
 
 from assets import ingest
-from assets.partitions import partition_key
+from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,7 +40,7 @@ def test_a_core_warning_during_a_materialization_is_in_the_run_events(tmp_path):
         "laps_config": LapsConfig(),
     }
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        instance.add_dynamic_partitions("station", ["st1"])
+        register(instance, [("2026-02-01", "st1")])
         result = dg.materialize(
             [ingest.videos],
             partition_key=str(partition_key("2026-02-01", "st1")),

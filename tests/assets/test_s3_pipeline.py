@@ -5,7 +5,7 @@ import pytest
 from videogen import make_video
 
 from assets import ingest, motion
-from assets.partitions import partition_key
+from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.io import catalog
 from pipeline.io.storage import open_storage
@@ -24,7 +24,7 @@ def test_ingest_and_track_from_s3(s3_server, tmp_path, monkeypatch):
     landing.write_bytes("st1/2026-03-01/bad.mp4", b"\x00junk" * 100)
 
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("station", ["st1"])
+    register(instance, [("2026-03-01", "st1")])
     resources = {
         "storage": LapsStorage(
             data_root=str(tmp_path), landing_uri=f"{base}/landing", store_uri=f"{base}/store"

@@ -9,7 +9,7 @@ import pytest
 
 from assets import ingest, motion, publish, segments, tokenizer
 from assets.metadata import PREVIEW_MAX_BYTES
-from assets.partitions import partition_key
+from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage
 from pipeline.io.storage import open_storage
 from pipeline.io.tables import read_partition
@@ -72,7 +72,7 @@ def _row_counts(run) -> dict[str, int]:
 
 def test_codes_need_a_trained_tokenizer_then_cover_every_window(workspace):
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("station", ["st1"])
+    register(instance, [(DATE, "st1")])
     pk = str(partition_key(DATE, "st1"))
     res = _resources(workspace)
     upstream = [ingest.videos, ingest.chunks, motion.tracks]

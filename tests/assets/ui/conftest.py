@@ -28,7 +28,9 @@ REPO = Path(__file__).resolve().parents[3]
 READY_DEADLINE_S = 120.0
 STOP_GRACE_S = 30.0
 UI_TIMEOUT_MS = 60_000  # per action / assertion: the first page load compiles GraphQL queries
-# A station registered in the instance before start-up, so the dynamic dimension has a key to show.
+# A date and a station registered in the instance before start-up, so both dynamic dimensions
+# have a key to show (and only that one: no calendar of empty dates).
+UI_DATE = "2026-02-01"
 UI_STATION = "ui-test-station"
 
 
@@ -109,6 +111,7 @@ class DagsterUI:
     base_url: str
     log_path: Path
     station: str
+    date: str
 
 
 @pytest.fixture
@@ -128,6 +131,7 @@ def dagster_ui(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dagst
     import dagster as dg  # imported here: collecting this folder must stay cheap
 
     with dg.DagsterInstance.from_config(str(home)) as instance:
+        instance.add_dynamic_partitions("date", [UI_DATE])
         instance.add_dynamic_partitions("station", [UI_STATION])
 
     port = _free_loopback_port()
@@ -157,7 +161,7 @@ def dagster_ui(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dagst
         )
     try:
         _wait_ready(proc, base_url, log_path)
-        yield DagsterUI(base_url=base_url, log_path=log_path, station=UI_STATION)
+        yield DagsterUI(base_url=base_url, log_path=log_path, station=UI_STATION, date=UI_DATE)
     finally:
         _stop_group(proc)
 
