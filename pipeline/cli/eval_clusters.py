@@ -8,12 +8,11 @@ clustering here is fitted in memory and never replaces the store's library.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
-from pipeline.cli.eval_tokenizer import _finite
+from pipeline.cli.eval_tokenizer import write_report
 
 
 @click.command("eval-clusters")
@@ -60,8 +59,4 @@ def eval_clusters(
     click.echo(f"{report['segments']} predicted segments with ground truth; true labels: {labels}")
     click.echo(report_markdown(report))
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_path.with_name(f".{json_path.name}.tmp")
-        tmp.write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
-        tmp.replace(json_path)
-        click.echo(f"wrote {json_path}", err=True)
+        write_report(json_path, report)

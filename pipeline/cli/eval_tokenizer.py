@@ -53,8 +53,13 @@ def eval_tokenizer(store_dir: Path, gt_dir: Path | None, json_path: Path | None,
     report = evaluate_tokenizer(store_dir, gt_dir, seed=seed)
     click.echo(report_markdown(report), nl=False)
     if json_path:
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_path.with_name(f".{json_path.name}.tmp")
-        tmp.write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
-        tmp.replace(json_path)
-        click.echo(f"wrote {json_path}", err=True)
+        write_report(json_path, report)
+
+
+def write_report(json_path: Path, report: dict) -> None:
+    """Strict JSON (NaN -> null), written atomically next to its final name."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = json_path.with_name(f".{json_path.name}.tmp")
+    tmp.write_text(json.dumps(_finite(report), indent=1, allow_nan=False) + "\n")
+    tmp.replace(json_path)
+    click.echo(f"wrote {json_path}", err=True)
