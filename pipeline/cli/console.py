@@ -154,6 +154,9 @@ def install_log_handler(level: int) -> Callable[[], None]:
     if _handler is not None:
         root.removeHandler(_handler)
     handler = _handler = _ConsoleLogHandler()
+    # the handler filters too: a library logger set to a lower level elsewhere (Dagster's
+    # python_logs raise pipeline.* to INFO) would otherwise reach the terminal below ``level``
+    handler.setLevel(level)
     root.addHandler(handler)
     before = root.level
     root.setLevel(level)

@@ -159,3 +159,18 @@ def test_piped_into_head_prints_clean_rows_and_no_broken_pipe(store: Path) -> No
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["range", "0", "1"]
     assert proc.stderr == ""  # no BrokenPipeError, no "Exception ignored"
+
+
+def test_info_logs_stay_off_stderr_even_when_a_library_logger_is_set_to_info(store) -> None:
+    """Dagster's python_logs (or an earlier test) can leave ``pipeline.*`` at INFO: the CLI's
+    handler still prints only warnings and up without -v."""
+    import logging
+
+    logger = logging.getLogger("pipeline")
+    before = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        result = _query("select name from notes where n = 1", "--format", "csv")
+    finally:
+        logger.setLevel(before)
+    assert result.exit_code == 0 and " INFO " not in result.stderr
