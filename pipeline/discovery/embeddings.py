@@ -66,6 +66,7 @@ class SegmentItem:
     codes: np.ndarray  # (n,) int FSQ indices, one per target-rate step
     fsq_levels: tuple[int, ...]
     codebook_size: int
+    tokenizer_version: str | None = None
 
     @property
     def duration_sec(self) -> float:

@@ -55,7 +55,7 @@ def load_items(
         if t is None:
             continue
         cols = ["segment_id", "video_id", "start_sec", "end_sec", "codes", "fsq_levels",
-                "codebook_size"]  # fmt: skip
+                "codebook_size", "tokenizer_version"]  # fmt: skip
         for r in sorted(t.select(cols).to_pylist(), key=lambda r: (r["video_id"], r["start_sec"])):
             items.append(
                 SegmentItem(
@@ -68,6 +68,7 @@ def load_items(
                     codes=np.asarray(r["codes"], np.int64),
                     fsq_levels=tuple(r["fsq_levels"]),
                     codebook_size=int(r["codebook_size"]),
+                    tokenizer_version=r["tokenizer_version"],
                 )  # fmt: skip
             )
     return items
@@ -152,12 +153,8 @@ def current_library(store: Storage) -> tuple[Library, dict[str, Any] | None] | N
     return lib, state
 
 
-def _tokenizer_version(store: Storage, items: Sequence[SegmentItem]) -> str | None:
-    versions = set()
-    for date, station in sorted({(it.date, it.station) for it in items}):
-        t = read_partition(store, "segments", date, station)
-        if t is not None and t.num_rows:
-            versions.update(t.column("tokenizer_version").to_pylist())
+def _tokenizer_version(items: Sequence[SegmentItem]) -> str | None:
+    versions = {it.tokenizer_version for it in items if it.tokenizer_version}
     if len(versions) > 1:
         log.warning("segments of %d tokenizer versions in the store: %s", len(versions),
                     sorted(versions))  # fmt: skip
@@ -187,7 +184,7 @@ def library_stage(
     if not cfg.enabled:
         return StageSummary(extra={"library_version": None, "decision": "discovery disabled"})
     items = load_items(store)
-    tok = _tokenizer_version(store, items)
+    tok = _tokenizer_version(items)
     found = current_library(store)
     previous = found[0] if found is not None else None
     reason = reuse_reason(previous, cfg, tok)
@@ -317,7 +314,7 @@ def cluster_partition(
                                    "reason": "no primitive library fitted yet"})  # fmt: skip
     lib, state = found
     if lib.embedding in LATENT_EMBEDDINGS:
-        tok = _tokenizer_version(store, items) if items else lib.tokenizer_version
+        tok = _tokenizer_version(items) if items else lib.tokenizer_version
         if tok != lib.tokenizer_version:
             raise DiscoveryError(
                 f"{date}/{station}: segments are of tokenizer {tok}, the library {lib.version} "
