@@ -4,6 +4,7 @@ every known station."""
 
 import hashlib
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -16,14 +17,39 @@ from assets.partitions import (
     station_partitions,
 )
 from assets.resources import LapsStorage
+from pipeline.errors import ConfigError
 from pipeline.ingest.landing import discover
+from pipeline.stages import STAGE_NAMES
 
 EXPORTS = dg.AssetSelection.assets("lerobot_dataset")
+# Every run carries the stages it runs (comma-separated, in stage order), so the runs list and
+# a run filter say what a run did.
+STAGES_TAG = "laps/stages"
+# The store-wide stages, which have jobs of their own; a partition run runs the others.
+_STORE_WIDE = ("tokenizer", "library")
+# How often the daemon may evaluate the landing sensor (seconds); tests set it low.
+SENSOR_INTERVAL_ENV = "LAPS_SENSOR_INTERVAL_SECONDS"
+
+
+def sensor_interval() -> int:
+    """The landing sensor's minimum interval: ``$LAPS_SENSOR_INTERVAL_SECONDS``, default 60."""
+    raw = os.environ.get(SENSOR_INTERVAL_ENV, "").strip()
+    try:
+        value = int(raw) if raw else 60
+    except ValueError:
+        raise ConfigError(
+            f"{SENSOR_INTERVAL_ENV} must be a whole number of seconds, not {raw!r}"
+        ) from None
+    if value < 1:
+        raise ConfigError(f"{SENSOR_INTERVAL_ENV} must be at least 1 second, not {value}")
+    return value
+
 
 partitioned_job = dg.define_asset_job(
     "partition_job",
     selection=dg.AssetSelection.all() - dg.AssetSelection.groups("training", "library") - EXPORTS,
     partitions_def=date_station,
+    tags={STAGES_TAG: ",".join(s for s in STAGE_NAMES if s not in _STORE_WIDE)},
     description="Everything for one (date, station): ingest, chunks, tracks, codes and the "
     "stages after them (codes need a trained tokenizer: train_tokenizer_job; clusters a "
     "fitted primitive library: fit_library_job).",
@@ -32,12 +58,14 @@ partitioned_job = dg.define_asset_job(
 train_tokenizer_job = dg.define_asset_job(
     "train_tokenizer_job",
     selection=dg.AssetSelection.groups("training"),
+    tags={STAGES_TAG: "tokenizer"},
     description="Train (or reuse) the motion tokenizer on every stored track window.",
 )
 
 fit_library_job = dg.define_asset_job(
     "fit_library_job",
     selection=dg.AssetSelection.groups("library"),
+    tags={STAGES_TAG: "library"},
     description="Fit (or reuse) the primitive library on every stored segment; set "
     "discovery.refit to refit (cluster ids are kept where centroids match).",
 )
@@ -45,6 +73,7 @@ fit_library_job = dg.define_asset_job(
 export_job = dg.define_asset_job(
     "export_job",
     selection=EXPORTS,
+    tags={STAGES_TAG: "export"},
     description="Rebuild the optional exports of every published segment (LeRobot v3).",
 )
 
@@ -57,7 +86,9 @@ def _digest(items: list[str]) -> str:
 
 
 @dg.sensor(
-    job=partitioned_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.STOPPED
+    job=partitioned_job,
+    minimum_interval_seconds=sensor_interval(),
+    default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def landing_sensor(context: dg.SensorEvaluationContext, storage: LapsStorage) -> dg.SensorResult:
     """Scan the landing location; one run per (date, station) whose set of files changed."""
@@ -97,7 +128,8 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext):
     """At 02:00 UTC, process yesterday for every registered station (backfill catches up).
     Yesterday is registered as a date partition first (schedules cannot return partition
     requests); a station with no video that day gets a run that fails, saying so."""
-    when = context.scheduled_execution_time or datetime.now(UTC)
+    # evaluated by hand (`dagster schedule preview`, a test) there is no scheduled time: today
+    when = _scheduled_time(context) or datetime.now(UTC)
     day = (when - timedelta(days=1)).strftime("%Y-%m-%d")
     stations = context.instance.get_dynamic_partitions(station_partitions.name)
     if not stations:
@@ -107,3 +139,11 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext):
         dg.RunRequest(run_key=f"nightly:{day}:{s}", partition_key=str(partition_key(day, s)))
         for s in sorted(stations)
     ]
+
+
+def _scheduled_time(context: dg.ScheduleEvaluationContext) -> datetime | None:
+    """The tick's scheduled time; None when evaluated without one (the property raises then)."""
+    try:
+        return context.scheduled_execution_time
+    except Exception:  # dagster's CheckError: "no scheduled_execution_time was set"
+        return None
