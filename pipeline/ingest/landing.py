@@ -265,7 +265,9 @@ def ingest_files(
         if lf.problem is not None:  # known at discovery (a link out of the landing area)
             log.warning("quarantined %s: %s", uri, lf.problem)
             detail = PROBLEM_DETAILS.get(lf.problem, lf.problem)
-            result.quarantine.append(_bad(uri, name, lf.size, None, lf.problem, detail, raw_uri))
+            result.quarantine.append(
+                _bad(uri, name, lf.size, None, lf.problem, detail, raw_uri, lf.key)
+            )
             continue
         if not is_utf8(lf.key):
             # processed like any other file; the tables hold the escaped text plus the exact bytes
@@ -283,6 +285,7 @@ def ingest_files(
                     "unreadable",
                     printable(f"{type(err).__name__}: {err}"),
                     raw_uri,
+                    lf.key,
                 )
             )
             continue
@@ -307,7 +310,9 @@ def _probe_file(
     if lf.size > video.max_file_gb * 1e9:  # refused by its listed size: never read, never hashed
         detail = f"{lf.size} bytes > max_file_gb={video.max_file_gb:g}"
         log.warning("quarantined %s: file_too_large (%s)", uri, detail)
-        result.quarantine.append(_bad(uri, name, lf.size, None, "file_too_large", detail, raw_uri))
+        result.quarantine.append(
+            _bad(uri, name, lf.size, None, "file_too_large", detail, raw_uri, lf.key)
+        )
         return None
     with landing.local_path(lf.key) as path:
         vid = sha256_file(path)
@@ -316,13 +321,17 @@ def _probe_file(
             result.skipped_known.append(uri)
             return None
         if vid in seen:
-            result.quarantine.append(_bad(uri, name, lf.size, vid, "duplicate", seen[vid], raw_uri))
+            result.quarantine.append(
+                _bad(uri, name, lf.size, vid, "duplicate", seen[vid], raw_uri, lf.key)
+            )
             return None
         try:
             probe = probe_video(path, limits=video)
         except VideoError as err:
             log.warning("quarantined %s: %s", uri, err)
-            result.quarantine.append(_bad(uri, name, lf.size, vid, err.reason, err.detail, raw_uri))
+            result.quarantine.append(
+                _bad(uri, name, lf.size, vid, err.reason, err.detail, raw_uri, lf.key)
+            )
             return None
     seen[vid] = uri
     chunks = plan_chunks(vid, probe.fps, probe.frame_count, video, windows)
@@ -330,11 +339,19 @@ def _probe_file(
 
 
 def _bad(
-    uri: str, name: str, size: int, vid: str | None, reason: str, detail: str, raw_uri: str
+    uri: str,
+    name: str,
+    size: int,
+    vid: str | None,
+    reason: str,
+    detail: str,
+    raw_uri: str,
+    key: str,
 ) -> dict:
     return {
         "uri": uri,
         "uri_bytes": raw_bytes(raw_uri),
+        "landing_key": printable(key),
         "file_name": name,
         "size_bytes": size,
         "video_id": vid,
@@ -351,6 +368,7 @@ def _video_row(
         "video_id": vid,
         "uri": uri,
         "uri_bytes": raw_bytes(raw_uri),
+        "landing_key": printable(lf.key),
         "file_name": name,
         "size_bytes": probe.size_bytes,
         "duration_sec": probe.duration_sec,

@@ -10,12 +10,16 @@ import pyarrow as pa
 
 # v2: uri_bytes (the exact bytes of the location; uri is its printable form, which shows bytes
 # that are not UTF-8 as \xNN). Readers of v1 partitions fall back to uri.
-VIDEOS_VERSION = 2
+# v3: landing_key, the file's location relative to the landing root (printable, as uri): valid
+# when the landing area moves or is mounted elsewhere. References into the store are keys
+# relative to the store root in every table (tracks_key, clip_key, the publish paths).
+VIDEOS_VERSION = 3
 VIDEOS = pa.schema(
     [
         pa.field("video_id", pa.string(), nullable=False),  # sha256 of the file's bytes
         pa.field("uri", pa.string(), nullable=False),
         pa.field("uri_bytes", pa.binary(), nullable=False),
+        pa.field("landing_key", pa.string(), nullable=True),  # v3; relative to the landing root
         pa.field("file_name", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64(), nullable=False),
         pa.field("duration_sec", pa.float64(), nullable=False),
@@ -53,11 +57,12 @@ CHUNKS = pa.schema(
     ]
 )
 
-QUARANTINE_VERSION = 2  # v2: uri_bytes, as in videos
+QUARANTINE_VERSION = 3  # v2: uri_bytes, as in videos; v3: landing_key, as in videos
 QUARANTINE = pa.schema(
     [
         pa.field("uri", pa.string(), nullable=False),
         pa.field("uri_bytes", pa.binary(), nullable=False),
+        pa.field("landing_key", pa.string(), nullable=True),  # v3; relative to the landing root
         pa.field("file_name", pa.string(), nullable=False),
         pa.field("size_bytes", pa.int64(), nullable=False),
         pa.field("video_id", pa.string(), nullable=True),

@@ -42,7 +42,17 @@ def test_ingest_quarantines_and_reruns_identically(dirs):
     reasons = {q["file_name"]: q["reason"] for q in result.quarantine}
     assert reasons == {"a_copy.mp4": "duplicate", "broken.mp4": "unreadable"}
     first = read_partition(store, "videos", "2026-01-05", "st1")
-    assert schema_version_of(first) == schemas.VIDEOS_VERSION == 2
+    assert schema_version_of(first) == schemas.VIDEOS_VERSION == 3
+    # where each file is, relative to the landing root: valid when the landing area moves
+    assert sorted(first.column("landing_key").to_pylist()) == [
+        "st1/2026-01-05/a.mp4",
+        "st1/2026-01-05/b.mp4",
+    ]
+    quarantined = read_partition(store, "quarantine", "2026-01-05", "st1").to_pylist()
+    assert {q["landing_key"] for q in quarantined} == {
+        "st1/2026-01-05/a_copy.mp4",
+        "st1/2026-01-05/broken.mp4",
+    }
     # rerun: same rows, not duplicates
     ingest_partition(landing, store, "2026-01-05", "st1", **kw)
     again = read_partition(store, "videos", "2026-01-05", "st1")
