@@ -29,6 +29,7 @@ from pipeline.ingest.landing import LandedFile
 from pipeline.io.storage import Storage
 from pipeline.language.config import LanguageConfig
 from pipeline.publish.config import PublishConfig
+from pipeline.segments.clips import ClipConfig
 from pipeline.segments.config import SegmentationConfig
 from pipeline.tokens.config import TokenizerSection, tokenizer_config
 from pipeline.tracks.tracking import TrackingConfig
@@ -45,6 +46,12 @@ class PipelineConfig(FrozenConfig):
     tokenizer: TokenizerSection = TokenizerSection()  # type: ignore[valid-type]
     segmentation: SegmentationConfig = SegmentationConfig()
     write_clips: bool = Field(True, description="cut one H.264 clip per segment")
+    clips: ClipConfig = ClipConfig()
+    workers: int = Field(
+        1, ge=1, le=256,
+        description="processes for the per-video work of a partition (tracks, clips); the "
+        "outputs are the same for any number",
+    )  # fmt: skip
     language: LanguageConfig = LanguageConfig()
     discovery: DiscoveryConfig = DiscoveryConfig()
     publish: PublishConfig = PublishConfig()
@@ -190,7 +197,7 @@ def _tracks(ctx: StageContext) -> StageSummary:
 
     rows, summary = track_partition(
         ctx.store, ctx.date, ctx.station, video=ctx.config.video, windows=ctx.config.windows,
-        tracking=ctx.config.tracking, on_chunk=on_chunk,
+        tracking=ctx.config.tracking, on_chunk=on_chunk, workers=ctx.config.workers,
     )  # fmt: skip
     ctx.progress("tracking", len(last_chunk), len(last_chunk))  # (a failed last video too)
     summary.output = rows
@@ -227,7 +234,9 @@ def _segments(ctx: StageContext) -> StageSummary:
 
     return segment_partition(
         ctx.store, ctx.date, ctx.station, ctx.config.segmentation,
-        write_clips=ctx.config.write_clips, on_video=on_video,
+        write_clips=ctx.config.write_clips, on_video=on_video, clips=ctx.config.clips,
+        workers=ctx.config.workers,
+        on_clips=lambda done, total: ctx.progress("cutting clips", done, total),
     )  # fmt: skip
 
 

@@ -447,10 +447,13 @@ def encode_frames(
     fps: float,
     crf: int = 23,
     preset: str = "veryfast",
+    threads: int | None = None,
 ) -> int:
     """Encode RGB uint8 frames to H.264 yuv420p at a constant ``fps``; returns frames written.
 
-    The caller writes to a temporary path and renames it (writes are atomic).
+    ``threads``: x264 threads (0 = libx264's choice; ``None`` leaves FFmpeg's default, which is
+    libx264's choice too). The caller writes to a temporary path and renames it (writes are
+    atomic).
     """
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
@@ -461,6 +464,8 @@ def encode_frames(
         # from run to run (measured); reproducible outputs matter more than ~few % bitrate.
         stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         stream.codec_context.time_base = Fraction(1, 1) / rate
+        if threads is not None:
+            stream.codec_context.thread_count = threads
         for img in frames:
             if n == 0:
                 h, w = img.shape[:2]

@@ -1,36 +1,77 @@
 """Cut H.264 clips of source frame ranges (docs/formats.md, "Clips").
 
 A clip of ``[start_frame, end_frame)`` is the time range ``[start_frame / fps, end_frame / fps)``
-of the source as a player shows it: upright (the display rotation applied), at the source's
-displayed size (cropped by one pixel per odd dimension: yuv420p needs even sizes) and its
+of the source as a player shows it: upright (the display rotation applied), scaled so its short
+side is ``ClipConfig.short_side`` (256 px by default, never enlarged; ``None`` / 0 = the source's
+displayed size, cropped by one pixel per odd dimension: yuv420p needs even sizes) and at its
 nominal frame rate, constant (frame ``k`` of the clip is the source frame shown at time
 ``(start_frame + k) / fps``, at ``k / fps`` in the clip). On variable frame rate input a grid slot
 with no frame of its own repeats the frame before it and a second frame in one slot is dropped
 (``pipeline.io.video.iter_frames``), so a clip always has ``end_frame - start_frame`` frames and
 its duration is right. All clips of a video come from ONE sequential decode (sorted,
 non-overlapping ranges), each written to a temp file and published atomically through the store.
-A clip already stored under its key is kept: keys are content ids (``segment_id``). A clip that
+A clip already stored under its key is kept when the video's ``clips.json`` (beside its clips,
+written after them) records the same settings (``ClipConfig.record``: size, preset, threads,
+crf); otherwise every clip of the video is rewritten (the record is deleted first, so a run
+killed half-way never leaves old and new clips under one record). Keys are content ids
+(``segment_id``). A clip that
 cannot be written (range past the end of the stream, a decode or encode error) gets a
 ``failed: <reason>`` status and the other clips go on.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import posixpath
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import av
 import numpy as np
+from pydantic import Field
 
+from pipeline.config import FrozenConfig
 from pipeline.errors import ClipError, VideoError
 from pipeline.io.storage import Storage
-from pipeline.io.video import Frame, encode_frames, iter_frames
+from pipeline.io.video import Frame, encode_frames, iter_frames, normalized_size
 
 log = logging.getLogger(__name__)
 
 CLIP_CRF = 20
+RECORD_NAME = "clips.json"  # per video folder: the settings its clips were cut with
+
+X264Preset = Literal[
+    "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"
+]
+
+
+class ClipConfig(FrozenConfig):
+    """How clips are cut (docs/formats.md, "Clips"). Defaults measured on the 640x480 bench
+    video, one core (BENCHMARKS.md, "Clip settings")."""
+
+    short_side: int | None = Field(
+        256, ge=0, description="clip short side, px (never enlarged); null or 0 = full size"
+    )
+    preset: X264Preset = Field("veryfast", description="x264 preset")
+    threads: int = Field(
+        1, ge=0, le=64, description="x264 threads per clip; 0 = libx264's choice (per core)"
+    )
+    crf: int = Field(CLIP_CRF, ge=0, le=51, description="x264 constant rate factor")
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """The clip size of a ``width`` x ``height`` (displayed) source: even sides."""
+        if not self.short_side or self.short_side >= min(width, height):
+            return even_size(width, height)
+        return normalized_size(width, height, self.short_side)
+
+    def record(self, width: int, height: int) -> dict[str, Any]:
+        """What a video's ``clips.json`` and the segment files' meta say its clips used."""
+        w, h = self.size(width, height)
+        return {"width": w, "height": h, **self.model_dump(mode="json")}
+
 
 # What decoding one source can raise (vanished, truncated, undecodable): it ends the decode pass
 # and fails the clips that did not get their frames; the clips before it stay written.
@@ -73,7 +114,7 @@ def write_clips(
     fps: float,
     width: int,
     height: int,
-    crf: int = CLIP_CRF,
+    config: ClipConfig | None = None,
     on_clip: Callable[[ClipSpec], None] | None = None,
 ) -> dict[str, str]:
     """Encode every clip not stored yet; returns ``key -> "written" | "kept" | "failed: ..."``.
@@ -81,18 +122,58 @@ def write_clips(
     ``fps``, ``width``, ``height`` are the source's (from the ``videos`` table: nominal rate,
     displayed size). A clip the decoder cannot fill (past the end of the stream, a decode or an
     encode error) is not published: status ``failed: <reason>``, logged; the others go on.
+    Clips stored with other settings (``config``, default ``ClipConfig()``) are rewritten.
     """
+    cfg = config or ClipConfig()
     ordered = _check(specs)
-    status = {s.key: "kept" for s in ordered if store.exists(s.key)}
+    if not ordered:
+        return {}
+    record = cfg.record(width, height)
+    marker = record_key(ordered[0].key)
+    if _stored_record(store, marker) == record:
+        status = {s.key: "kept" for s in ordered if store.exists(s.key)}
+    else:  # other settings (or none recorded): every clip again, the old record gone first
+        store.delete(marker, missing_ok=True)
+        status = {}
     todo = [s for s in ordered if s.key not in status]
-    if not todo:
-        return status
-    size = even_size(width, height)
+    if todo:
+        _encode(store, video_path, todo, status, fps, width, height, cfg, on_clip)
+    store.write_bytes(marker, (json.dumps(record, sort_keys=True) + "\n").encode())
+    return status
+
+
+def record_key(clip_key: str) -> str:
+    """The ``clips.json`` record beside a clip."""
+    return posixpath.join(posixpath.dirname(clip_key), RECORD_NAME)
+
+
+def _stored_record(store: Storage, key: str) -> dict[str, Any] | None:
+    if not store.exists(key):
+        return None
+    try:
+        return json.loads(store.read_bytes(key))
+    except ValueError:
+        return None
+
+
+def _encode(
+    store: Storage,
+    video_path: str | Path,
+    todo: list[ClipSpec],
+    status: dict[str, str],
+    fps: float,
+    width: int,
+    height: int,
+    cfg: ClipConfig,
+    on_clip: Callable[[ClipSpec], None] | None,
+) -> None:
+    size = cfg.size(width, height)
+    scaled = size != even_size(width, height)
     frames = iter_frames(
         video_path,
         target_fps=fps,
         source_fps=fps,
-        size=(width, height),
+        size=size if scaled else (width, height),  # scaled: swscale straight to the clip size
         gray=False,
         start_frame=todo[0].start_frame,
         end_frame=todo[-1].end_frame,
@@ -106,7 +187,10 @@ def write_clips(
                     + (f" ({source.error})" if source.error else "")
                 )
             with store.writer_path(spec.key) as tmp:
-                n = encode_frames(source.take(spec, size), tmp, fps=fps, crf=crf)
+                n = encode_frames(
+                    source.take(spec, size), tmp, fps=fps, crf=cfg.crf, preset=cfg.preset,
+                    threads=cfg.threads,
+                )  # fmt: skip
                 if n != spec.frames:  # a decode error after the clip's last frame spares it
                     raise ClipError(
                         f"{spec.key}: got {n} of {spec.frames} frames from the source"
@@ -119,7 +203,6 @@ def write_clips(
             status[spec.key] = f"failed: {reason}"
         if on_clip:
             on_clip(spec)
-    return status
 
 
 class _Cursor:

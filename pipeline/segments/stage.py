@@ -5,8 +5,11 @@ Reads the ``videos``, ``windows`` and ``codes`` tables, segments every video
 writes, clips first and tables last (a crash never leaves a table pointing at missing clips):
 
 - ``clips/date=D/station=S/<video_id[:16]>/<segment_id>.mp4``: one H.264 clip per non-idle
-  segment, exact source frames ``[start_frame, end_frame)`` at the source fps and size
-  (``pipeline.segments.clips``); clips of earlier runs that no segment names any more are deleted;
+  segment, exact source frames ``[start_frame, end_frame)`` at the source fps, scaled to the
+  ``ClipConfig`` short side (``pipeline.segments.clips``; ``clips.json`` beside them records the
+  settings, as the segment file's ``meta.clips`` does); clips of earlier runs that no segment
+  names any more are deleted. Videos' clips are cut on up to ``workers`` processes
+  (``pipeline.workers``), the same bytes as with one;
 - ``segments/date=D/station=S/<stem>.segments.json``: the contiguous segmentation of each video
   (labels ``active`` / ``idle``, docs/formats.md schema) with its provenance in ``meta``;
 - the ``energy`` table (``schemas.ENERGY``, one row per window) and the ``segments`` table
@@ -45,7 +48,7 @@ from pipeline.io.keys import (
 from pipeline.io.storage import Storage
 from pipeline.io.tables import failed_videos, read_partition, write_failures, write_partition
 from pipeline.quality import check_segment_rate, station_rate_history
-from pipeline.segments.clips import ClipSpec, write_clips
+from pipeline.segments.clips import ClipConfig, ClipSpec, record_key, write_clips
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.motion import MotionFeatures, motion_features, step_velocities
 from pipeline.segments.plots import station_plots, write_energy_plots
@@ -54,6 +57,7 @@ from pipeline.segments.signals import VideoSignals, build_signals
 from pipeline.segments.station import FrameSegment, StationResult, segment_station
 from pipeline.tracks.stage import FILE_FAULTS, failure_row, open_video_uri, video_location
 from pipeline.tracks.store import load_tracks
+from pipeline.workers import map_videos
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +140,13 @@ def segment_partition(
     *,
     write_clips: bool = True,
     on_video: VideoCallback | None = None,
+    clips: ClipConfig | None = None,
+    workers: int = 1,
+    on_clips: Callable[[int, int], None] | None = None,
 ) -> StageSummary:
-    """Segment every video of the partition; write clips, segment files and tables."""
+    """Segment every video of the partition; write clips (``clips`` settings, on up to
+    ``workers`` processes; ``on_clips(videos done, total)``), segment files and tables."""
+    clip_cfg = clips or ClipConfig()
     for prefix in (clips_prefix(date, station), segments_prefix(date, station)):
         store.sweep_temp(prefix)  # what a killed earlier run left half-written
     videos, signals, tok = load_signals(
@@ -150,12 +159,28 @@ def segment_partition(
     json_keys: dict[str, str] = {}
     clip_counts = {"written": 0, "kept": 0, "failed": 0}
     clip_failures: list[dict] = []
+    per_video = {
+        v["video_id"]: _segment_rows(
+            v, signals[v["video_id"]], result.videos[v["video_id"]].segments,
+            result.videos[v["video_id"]].energy, tok, cfg,
+        )
+        for v in videos
+    }  # fmt: skip
+    statuses: dict[str, dict[str, str]] = {}
+    if write_clips:
+        todo = [(date, station, v, _clip_specs(date, station, per_video[v["video_id"]]), clip_cfg)
+                for v in videos if per_video[v["video_id"]]]  # fmt: skip
+        done = map_videos(
+            _write_video_clips, store, todo, workers=workers,
+            on_result=(lambda i, _: on_clips(i + 1, len(todo))) if on_clips else None,
+        )  # fmt: skip
+        statuses = {item[2]["video_id"]: st for item, st in zip(todo, done, strict=True)}
     for n, v in enumerate(videos):
         vid = v["video_id"]
         sig, res = signals[vid], result.videos[vid]
-        rows = _segment_rows(v, sig, res.segments, res.energy, tok, cfg)
+        rows = per_video[vid]
         if write_clips and rows:
-            status = _write_video_clips(store, date, station, v, rows)
+            status = statuses[vid]
             for r in rows:
                 state = status.get(r["clip_key"], "failed: no status")
                 clip_counts[state.split(":")[0]] += 1
@@ -168,14 +193,17 @@ def segment_partition(
         segment_rows.extend(rows)
         energy_rows.extend(_energy_rows(sig, res.smoothed, result, tok))
         key = segment_file_key(date, station, stems[vid])
+        record = clip_cfg.record(int(v["width"]), int(v["height"])) if write_clips else None
         store.write_bytes(
-            key, _segment_file(v, sig, res.segments, result, cfg, tok, res.granularity)
+            key, _segment_file(v, sig, res.segments, result, cfg, tok, res.granularity, record)
         )
         json_keys[stems[vid]] = key
         if on_video:
             on_video(n + 1, len(videos), v["file_name"])
     if write_clips:
-        _prune(store, clips_prefix(date, station), {r["clip_key"] for r in segment_rows})
+        kept = {r["clip_key"] for r in segment_rows}
+        kept |= {record_key(clip_key(date, station, vid, "x")) for vid, r in per_video.items() if r}
+        _prune(store, clips_prefix(date, station), kept)
     write_failures(store, date, station, "clips", clip_failures)
     _prune(store, segments_prefix(date, station), set(json_keys.values()))
     # what the configured method used (its per-step input or the gate's energy) and chose
@@ -189,6 +217,7 @@ def segment_partition(
         "segmentation_config": cfg.model_dump(mode="json"),
         "segmenter": cfg.label(),
         "calibrated": result.calibrated,  # publish refuses segments of an uncalibrated station
+        "clips": clip_cfg.model_dump(mode="json") if write_clips else None,
     }
     keys = {
         "energy": write_partition(
@@ -339,6 +368,7 @@ def _segment_file(
     cfg: SegmentationConfig,
     tok: Mapping[str, Any],
     granularity: Mapping[str, Any] | None = None,
+    clips: Mapping[str, Any] | None = None,
 ) -> bytes:
     fps = float(video["fps"])
     meta = {
@@ -355,6 +385,8 @@ def _segment_file(
         meta["belt_filter"] = belt
     if granularity is not None:
         meta["granularity"] = granularity
+    if clips is not None:
+        meta["clips"] = dict(clips)  # the settings its clips were cut with (size, x264)
     segfile = SegmentFile(
         video=video["file_name"],
         fps=fps,
@@ -365,13 +397,24 @@ def _segment_file(
     return (json.dumps(segfile.to_dict(), indent=1, allow_nan=False) + "\n").encode()
 
 
-def _write_video_clips(
-    store: Storage, date: str, station: str, video: Mapping[str, Any], rows: list[dict]
-) -> dict[str, str]:
+def _clip_specs(date: str, station: str, rows: list[dict]) -> list[ClipSpec]:
+    """The clips of one video's segment rows (their ``clip_key`` set)."""
     specs = []
     for r in rows:
         r["clip_key"] = clip_key(date, station, r["video_id"], r["segment_id"])
         specs.append(ClipSpec(r["clip_key"], r["start_frame"], r["end_frame"]))
+    return specs
+
+
+def _write_video_clips(
+    store: Storage,
+    date: str,
+    station: str,
+    video: Mapping[str, Any],
+    specs: list[ClipSpec],
+    config: ClipConfig,
+) -> dict[str, str]:
+    """Cut one video's clips (a worker's unit of work: one decode of the source)."""
     try:
         with open_video_uri(video_location(video)) as path:
             return write_clips(
@@ -381,6 +424,7 @@ def _write_video_clips(
                 fps=float(video["fps"]),
                 width=int(video["width"]),
                 height=int(video["height"]),
+                config=config,
             )
     except FILE_FAULTS as err:  # the video vanished or cannot be opened: its clips fail, not all
         detail = failure_row(video, None, err)["detail"]

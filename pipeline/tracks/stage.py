@@ -24,6 +24,7 @@ from pipeline.io.video import iter_frames
 from pipeline.tracks.flow import flow_size
 from pipeline.tracks.store import load_tracks, save_tracks
 from pipeline.tracks.tracking import TrackingConfig, WindowTracks, iter_window_batches
+from pipeline.workers import map_videos
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +150,11 @@ def track_partition(
     windows: WindowConfig,
     tracking: TrackingConfig,
     on_chunk: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> tuple[list[dict], StageSummary]:
     """Track every chunk of the partition; write its tracks (npz parts of at most 256 windows,
-    then a ``.done.json`` marker listing them) and the windows table.
+    then a ``.done.json`` marker listing them) and the windows table. Videos are tracked on up
+    to ``workers`` processes (``pipeline.workers``; the same rows and files as one).
 
     A chunk whose marker exists under the same config fingerprint is reused: parts are written
     atomically and the marker last, so a crashed run never leaves a chunk that looks complete.
@@ -161,39 +164,30 @@ def track_partition(
     by_id = {v["video_id"]: v for v in (videos.to_pylist() if videos is not None else [])}
     chunk_rows = chunks.to_pylist() if chunks is not None else []
     fp = tracking_fingerprint(video, windows, tracking)
+    per_video: dict[str, list[dict]] = {}  # video_id -> its chunks (contiguous, in order)
+    for chunk in chunk_rows:
+        per_video.setdefault(chunk["video_id"], []).append(chunk)
     rows: list[dict] = []
     failures: dict[str, dict] = {}  # video_id -> its failure row: the rest of the partition goes on
     reused = 0
-    for n, chunk in enumerate(chunk_rows):
-        vid = chunk["video_id"]
-        if vid in failures:
-            continue
-        done_key = tracks_key(fp, date, station, vid, chunk["chunk_index"])
-        chunk_rows_out: list[dict] = []
-        try:
-            if store.exists(done_key):
-                reused += 1
-                for key in json.loads(store.read_bytes(done_key))["parts"]:
-                    with store.local_path(key) as p:
-                        chunk_rows_out.extend(_window_rows(load_tracks(p), chunk, key, windows))
-            else:
-                parts = []
-                for key, batch in _track_and_store(
-                    store, fp, date, station, by_id[vid], chunk, video, windows, tracking
-                ):
-                    parts.append(key)
-                    chunk_rows_out.extend(_window_rows(batch, chunk, key, windows))
-                store.write_bytes(done_key, json.dumps({"parts": parts}).encode())  # marker last
-        except FILE_FAULTS as err:
-            failures[vid] = failure_row(by_id[vid], chunk["chunk_id"], err)
-            log.warning(
-                "tracking failed for %s (chunk %s): %s; its windows are left out, the rest goes on",
-                by_id[vid]["uri"], chunk["chunk_id"], failures[vid]["detail"],
-            )  # fmt: skip
-        else:
-            rows.extend(chunk_rows_out)
+    done_chunks = 0
+    todo = [(fp, date, station, by_id[vid], cs, video, windows, tracking)
+            for vid, cs in per_video.items()]  # fmt: skip
+
+    def on_video(i: int, result: tuple[list[dict], dict | None, int]) -> None:
+        nonlocal done_chunks
+        done_chunks += len(todo[i][4])
         if on_chunk:
-            on_chunk(n + 1, len(chunk_rows))
+            on_chunk(done_chunks, len(chunk_rows))
+
+    for video_rows, failure, n_reused in map_videos(
+        _track_video, store, todo, workers=workers, on_result=on_video
+    ):
+        reused += n_reused
+        if failure is not None:
+            failures[failure["video_id"]] = failure
+        else:
+            rows.extend(video_rows)
     rows = [r for r in rows if r["video_id"] not in failures]  # all of a failed video, or none
     write_failures(store, date, station, "tracks", list(failures.values()))
     meta = {"tracking_config": tracking.model_dump(), "tracking_fingerprint": fp}
@@ -221,6 +215,47 @@ def track_partition(
             "failed_videos": sorted(r["file_name"] for r in failures.values()),
         },
     )
+
+
+def _track_video(
+    store: Storage,
+    fp: str,
+    date: str,
+    station: str,
+    v: dict,
+    chunks: list[dict],
+    video: VideoConfig,
+    windows: WindowConfig,
+    tracking: TrackingConfig,
+) -> tuple[list[dict], dict | None, int]:
+    """Track (or reuse) every chunk of one video: its window rows, or its failure row (the
+    first chunk that failed; its other windows are left out), and how many chunks were reused."""
+    rows: list[dict] = []
+    reused = 0
+    for chunk in chunks:
+        done_key = tracks_key(fp, date, station, v["video_id"], chunk["chunk_index"])
+        try:
+            if store.exists(done_key):
+                reused += 1
+                for key in json.loads(store.read_bytes(done_key))["parts"]:
+                    with store.local_path(key) as p:
+                        rows.extend(_window_rows(load_tracks(p), chunk, key, windows))
+            else:
+                parts = []
+                for key, batch in _track_and_store(
+                    store, fp, date, station, v, chunk, video, windows, tracking
+                ):
+                    parts.append(key)
+                    rows.extend(_window_rows(batch, chunk, key, windows))
+                store.write_bytes(done_key, json.dumps({"parts": parts}).encode())  # marker last
+        except FILE_FAULTS as err:
+            failure = failure_row(v, chunk["chunk_id"], err)
+            log.warning(
+                "tracking failed for %s (chunk %s): %s; its windows are left out, the rest goes on",
+                v["uri"], chunk["chunk_id"], failure["detail"],
+            )  # fmt: skip
+            return [], failure, reused
+    return rows, None, reused
 
 
 def _track_and_store(

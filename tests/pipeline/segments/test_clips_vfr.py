@@ -112,7 +112,8 @@ def test_vfr_clip_past_the_stream_end_fails_alone(vfr, tmp_path):
     status = write_clips(store, vfr, specs, fps=FPS, width=320, height=240)
     assert status["clips/ok.mp4"] == "written"
     assert status["clips/late.mp4"] == "failed: clips/late.mp4: got 10 of 30 frames from the source"
-    assert [i.key for i in store.list("clips/")] == ["clips/ok.mp4"]  # no temp file left
+    # no temp file left; the settings record beside the clips
+    assert [i.key for i in store.list("clips/")] == ["clips/clips.json", "clips/ok.mp4"]
 
 
 def test_jittery_timestamps_drop_a_doubled_frame_and_repeat_for_a_gap(tmp_path, caplog):
@@ -165,4 +166,4 @@ def test_a_decode_error_fails_the_clips_it_cuts_short_and_keeps_the_rest(tmp_pat
     for key in ("clips/b.mp4", "clips/c.mp4"):
         assert status[key].startswith("failed: ")
         assert "source decode failed after frame 39: InvalidDataError" in status[key]
-    assert [i.key for i in store.list("clips/")] == ["clips/a.mp4"]
+    assert [i.key for i in store.list("clips/")] == ["clips/a.mp4", "clips/clips.json"]
