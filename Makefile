@@ -25,7 +25,8 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev system-deps
 
-## system-deps: Debian's chromium for the UI test (never a browser download); needs root
+## system-deps: Debian's chromium for the UI test (never a browser download), docker-compose and
+## postgresql for the deploy tests; needs root
 system-deps:
 	@if [ ! -x /usr/bin/chromium ]; then \
 	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
@@ -33,6 +34,15 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "note: /usr/bin/chromium missing and not root: the UI test will be skipped"; fi; \
+	fi
+	@# docker-compose validates docker/docker-compose.yml (no engine); postgresql serves the
+	@# production-instance test (tests/deploy/test_compose.py, test_postgres_instance.py)
+	@if ! command -v docker-compose >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian docker-compose and postgresql for the deploy tests"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose postgresql >/dev/null; \
+	  else echo "note: docker-compose or postgresql missing and not root: the deploy tests will be skipped"; fi; \
 	fi
 
 dagster-home:
