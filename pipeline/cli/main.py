@@ -108,6 +108,8 @@ def synth(out_dir: Path, videos: int, seconds: float, seed: int, preset: str, pr
 
 
 BENCH_TARGETS = {
+    "pipeline_realtime_factor": ">= 10",
+    "workers_speedup": ">= 1.8 (2 workers)",
     "end_to_end_realtime_factor": ">= 10",
     "ratio_to_decode": ">= 0.5",
     "long_over_short_rss": "<= 1.10",
@@ -163,6 +165,33 @@ BENCH_TARGETS = {
     show_default=True,
     help="where the tokenizer measurement runs (auto: CUDA when present)",
 )
+@click.option(
+    "--e2e",
+    is_flag=True,
+    help="also the whole pipeline stage by stage (ingest to publish, clips on; one core)",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="with --e2e: also time N videos with workers=1 and workers=N (workers_speedup)",
+)
+@click.option(
+    "--clip-short-side",
+    default=None,
+    type=click.IntRange(0),
+    help="with --e2e: clip short side, px (0 = full size; default: ClipConfig's)",
+)
+@click.option("--clip-preset", default=None, help="with --e2e: x264 preset of the clips")
+@click.option(
+    "--clip-threads", default=None, type=click.IntRange(0), help="with --e2e: x264 threads"
+)
+@click.option(
+    "--skip-codes",
+    is_flag=True,
+    help="with --e2e: only the end-to-end figures (not the ingest-to-codes ones)",
+)
 def bench(
     json_path: Path | None,
     seconds: float,
@@ -174,17 +203,42 @@ def bench(
     no_append: bool,
     stage: str,
     device: str,
+    e2e: bool,
+    workers: int,
+    clip_short_side: int | None,
+    clip_preset: str | None,
+    clip_threads: int | None,
+    skip_codes: bool,
 ) -> None:
     """Speed and memory on one CPU core (bench preset video; --device cuda: the tokenizer on
     the GPU): ingest -> codes, or publish."""
     import json
 
     from pipeline.evaluation.bench import run_bench
+    from pipeline.evaluation.bench_e2e import run_e2e_bench
     from pipeline.evaluation.bench_publish import run_publish_bench
-    from pipeline.evaluation.benchmarks import append_bench_row, append_publish_row
+    from pipeline.evaluation.benchmarks import append_bench_row, append_e2e_row, append_publish_row
+    from pipeline.segments.clips import ClipConfig
 
+    clips = {k: v for k, v in (("short_side", clip_short_side), ("preset", clip_preset),
+                               ("threads", clip_threads)) if v is not None}  # fmt: skip
+    try:
+        ClipConfig(**clips)  # a bad value is refused before any work
+    except ValueError as exc:
+        from pipeline.errors import ConfigError
+        from pipeline.stages import describe_invalid
+
+        raise ConfigError(f"clip settings: {describe_invalid(exc)}") from exc
+    e2e_figures = None
     with status("benchmarking") as line:
-        if stage == "publish":
+        if e2e:
+            e2e_figures = run_e2e_bench(
+                workdir.resolve(), seconds=seconds, checkpoint=checkpoint, repeats=repeats,
+                workers=workers, clips=clips, on_step=line.update,
+            )  # fmt: skip
+        if e2e and skip_codes:
+            figures = {}
+        elif stage == "publish":
             figures = run_publish_bench(
                 workdir.resolve(), seconds=seconds, long_factor=long_factor, repeats=repeats,
                 on_step=line.update,
@@ -199,6 +253,8 @@ def bench(
                 device=device,
                 on_step=line.update,
             )
+    if e2e_figures is not None:
+        figures.update(e2e_figures)
     table = Table("figure", "value", "target")
     for k, v in figures.items():
         target = BENCH_TARGETS.get(k)
@@ -210,7 +266,10 @@ def bench(
     if not no_append:
         command = "laps bench " + " ".join(sys.argv[2:])
         append = append_publish_row if stage == "publish" else append_bench_row
-        append(benchmarks_md, figures, command=command.strip())
+        if not (e2e and skip_codes):
+            append(benchmarks_md, figures, command=command.strip())
+        if e2e_figures is not None:
+            append_e2e_row(benchmarks_md, figures, command=command.strip())
         console.print(f"appended a row to {benchmarks_md}")
 
 

@@ -65,6 +65,35 @@ def append_publish_row(path: Path, figures: dict[str, Any], *, command: str) -> 
     _append_row(path, PUBLISH_HEADER, intro, [*PUBLISH_COLUMNS, "video s"], cells, figures, command)
 
 
+E2E_HEADER = "## Speed: `laps bench --e2e` (whole pipeline, workers)"
+E2E_STAGES = ("ingest", "chunks", "tracks", "tokenizer", "codes", "segments", "clips", "labels",
+              "library", "clusters", "publish", "card")  # fmt: skip
+
+
+def append_e2e_row(path: Path, figures: dict[str, Any], *, command: str) -> None:
+    """Add one row under the end-to-end speed table (creating the section if needed)."""
+    intro = (
+        "The whole pipeline (every stage of `pipeline.stages`, the default config, clips on) on "
+        "one bench preset video (640x480, 30 fps, shake), one CPU core (a pinned child process); "
+        "the tokenizer is installed from a checkpoint, its training is reported apart "
+        "(`tokenizer_train_windows_per_s` of `laps bench`). Per stage: wall seconds per video "
+        "second (`clips` is inside `segments`). `workers_speedup`: tracks + segments of N "
+        "different videos, workers=1 over workers=N (unpinned). Target: realtime factor >= 10, "
+        "workers_speedup >= 1.8 at 2 workers."
+    )
+    per = figures["stage_s_per_video_s"]
+    cols = ["pipeline_realtime_factor", *(f"{s} s/s" for s in E2E_STAGES), "peak_rss_mb",
+            "clips", "clip settings", "workers_speedup"]  # fmt: skip
+    cells = [str(figures["pipeline_realtime_factor"]), *(str(per.get(s, "")) for s in E2E_STAGES),
+             str(figures["pipeline_peak_rss_mb"]), str(figures["clips_written"]),
+             _cell(", ".join(f"{k}={v}" for k, v in figures["clip_settings"].items())
+                   or "defaults"),
+             (f"{figures['workers_speedup']} ({figures['workers']} workers)"
+              if "workers_speedup" in figures else "")]  # fmt: skip
+    cells.append(str(figures["video_sec"]))
+    _append_row(path, E2E_HEADER, intro, [*cols, "video s"], cells, figures, command)
+
+
 def _append_row(
     path: Path,
     header: str,

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -167,6 +168,7 @@ def segment_partition(
         for v in videos
     }  # fmt: skip
     statuses: dict[str, dict[str, str]] = {}
+    clip_t0 = time.perf_counter()
     if write_clips:
         todo = [(date, station, v, _clip_specs(date, station, per_video[v["video_id"]]), clip_cfg)
                 for v in videos if per_video[v["video_id"]]]  # fmt: skip
@@ -175,6 +177,7 @@ def segment_partition(
             on_result=(lambda i, _: on_clips(i + 1, len(todo))) if on_clips else None,
         )  # fmt: skip
         statuses = {item[2]["video_id"]: st for item, st in zip(todo, done, strict=True)}
+    clip_seconds = time.perf_counter() - clip_t0
     for n, v in enumerate(videos):
         vid = v["video_id"]
         sig, res = signals[vid], result.videos[vid]
@@ -237,6 +240,7 @@ def segment_partition(
             "segmented_videos": sum(1 for v in videos if signals[v["video_id"]].codes.size),
             "segment_files": json_keys,
             "clips": clip_counts if write_clips else {},
+            "clip_seconds": round(clip_seconds, 3),  # wall time of cutting the clips
             "thr_on": result.thr_on,
             "thr_off": result.thr_off,
             "calibration": result.calibration,
