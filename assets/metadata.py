@@ -28,6 +28,7 @@ from typing import Any
 import dagster as dg
 import pyarrow as pa
 
+from assets.executors import pool_op_tags
 from pipeline.config import FrozenConfig
 from pipeline.io import schemas
 from pipeline.publish.dataset import DATASET_VERSION
@@ -100,11 +101,15 @@ def code_version(stage: str, cfg: PipelineConfig | None = None) -> str:
 
 def standard(stage: str) -> dict[str, Any]:
     """``owners``, ``tags`` and ``code_version`` of an asset of ``stage`` (keyword arguments)."""
-    return {
+    out: dict[str, Any] = {
         "owners": [OWNERS[stage]],
         "tags": {"stage": stage, **POOL_TAGS.get(stage, {})},
         "code_version": code_version(stage),
     }
+    # a pool's step tags (the gpu pool's Kubernetes GPU request: assets.executors)
+    if op_tags := pool_op_tags(POOL_TAGS.get(stage, {})):
+        out["op_tags"] = op_tags
+    return out
 
 
 def column_schema(
