@@ -44,6 +44,14 @@ system-deps:
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose postgresql >/dev/null; \
 	  else echo "note: docker-compose or postgresql missing and not root: the deploy tests will be skipped"; fi; \
 	fi
+	@# redis-server is the broker of the Celery test (tests/deploy/test_celery_redis.py)
+	@if ! command -v redis-server >/dev/null; then \
+	  if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian redis-server for the Celery test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "note: redis-server missing and not root: the Celery test will be skipped"; fi; \
+	fi
 
 dagster-home:
 	mkdir -p $(DAGSTER_HOME)
