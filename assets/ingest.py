@@ -7,6 +7,7 @@ from assets.checks import blocking_specs, results
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import STORE_RETRY
 from pipeline.checks import chunks_checks, videos_checks
 from pipeline.ingest.landing import not_taken
 from pipeline.ingest.stage import partition_files
@@ -34,6 +35,7 @@ CHUNK_CHECKS = blocking_specs("chunks", {
     group_name="ingest",
     kinds={"parquet", "video"},
     check_specs=VIDEO_CHECKS,
+    retry_policy=STORE_RETRY,
     **standard("ingest"),
     metadata=table_metadata(schemas.VIDEOS),
     description="Videos landed for the partition's station and date: probed, hashed "
@@ -72,6 +74,7 @@ def videos(
     kinds={"parquet"},
     deps=[videos],
     check_specs=CHUNK_CHECKS,
+    retry_policy=STORE_RETRY,
     **standard("chunks"),
     metadata=table_metadata(schemas.CHUNKS),
     description="Fixed-length chunks of each video (default 10 min, overlapping by one tracking "

@@ -12,6 +12,7 @@ import dagster as dg
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, VlmCredentials, stage_context
+from assets.retries import NETWORK_RETRY
 from pipeline.io import schemas
 from pipeline.stages import run_stage
 
@@ -22,6 +23,7 @@ from pipeline.stages import run_stage
     kinds={"openai", "parquet"},
     deps=["segments", "segment_clips"],
     pool="vlm",
+    retry_policy=NETWORK_RETRY,  # the vision-language endpoint and the store
     **standard("labels"),
     metadata=table_metadata(schemas.SEGMENT_LABELS),
     check_specs=[

@@ -12,6 +12,7 @@ import dagster as dg
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import STORE_RETRY
 from assets.tokenizer import embedded_png
 from pipeline.io import keys as layout
 from pipeline.publish.checks import CHECK_NAMES, partition_checks
@@ -39,6 +40,7 @@ CHECK_DESCRIPTIONS = {
         )
         for name in CHECK_NAMES
     ],
+    retry_policy=STORE_RETRY,
     **standard("publish"),
     metadata=table_metadata(DATASET, {name: text for name, _, _, text in DATASET_FIELDS}),
     description="VLA pre-training data of the partition: WebDataset shards (one sample per "
@@ -89,6 +91,7 @@ def training_data(
     group_name="publish",
     kinds={"markdown"},
     deps=[training_data],
+    retry_policy=STORE_RETRY,
     **standard("card"),
     description="The dataset card (README.md next to the shards): counts, hours, stations, "
     "dates, codebook, schema, two histograms and loading snippets, over every published "
@@ -137,6 +140,7 @@ def _library_meta(store, keys_: dict, lib: dict) -> dict:
     group_name="publish",
     kinds={"lerobot", "parquet", "mp4"},
     deps=[training_data],
+    retry_policy=STORE_RETRY,
     **standard("export"),
     description="Optional: a LeRobot v3.0 dataset of every published segment (an episode per "
     "segment, a frame per 0.1 s step, action.latent = the step's code), rebuilt whole; "

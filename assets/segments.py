@@ -7,6 +7,7 @@ from assets.checks import blocking_specs, results
 from assets.metadata import clip_strip_markdown, rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import STORE_RETRY
 from assets.tokenizer import embedded_png, latent_codes
 from pipeline.checks import clip_checks, energy_checks, segments_checks
 from pipeline.errors import KeyframeError, StorageKeyError
@@ -93,6 +94,7 @@ STRUCTURE_CHECKS = [
         *STRUCTURE_CHECKS,
     ],
     can_subset=False,
+    retry_policy=STORE_RETRY,  # writes the clips and tables to the store
 )
 def segmentation(context: dg.AssetExecutionContext, storage: LapsStorage, laps_config: LapsConfig):
     date, station = date_and_station(context)

@@ -1,0 +1,58 @@
+"""The assets that touch the store or a network carry step retry policies with exponential
+backoff; a failure that says the input is wrong (no video landed) is not retried."""
+
+import dagster as dg
+import pytest
+
+from assets import ingest
+from assets.definitions import defs
+from assets.partitions import partition_key, register
+from assets.resources import LapsConfig, LapsStorage
+
+STORE_ASSETS = (
+    "videos", "chunks", "energy", "segments", "segment_clips",
+    "training_data", "dataset_card", "lerobot_dataset",
+)  # fmt: skip
+NETWORK_ASSETS = ("segment_labels",)
+
+
+@pytest.mark.parametrize("name", STORE_ASSETS + NETWORK_ASSETS)
+def test_store_and_network_assets_retry_with_exponential_backoff(name: str) -> None:
+    policy = defs.get_assets_def(dg.AssetKey(name)).op.retry_policy
+    assert policy is not None, f"{name} has no retry policy"
+    assert policy.max_retries >= 2 and policy.delay and policy.delay >= 5
+    assert policy.backoff == dg.Backoff.EXPONENTIAL
+    if name in NETWORK_ASSETS:
+        store = defs.get_assets_def(dg.AssetKey("videos")).op.retry_policy
+        assert policy.delay > store.delay  # an endpoint restart takes longer than a store hiccup
+
+
+def test_partition_job_runs_them_with_their_policies() -> None:
+    job = defs.resolve_job_def("partition_job")
+    for name in ("videos", "segmentation", "segment_labels", "training_data"):
+        node = job.graph.node_named(name)
+        assert node.definition.retry_policy is not None, name
+
+
+def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    register(instance, [("2026-02-09", "st-empty")])
+    (tmp_path / "landing").mkdir()
+    result = dg.materialize(
+        [ingest.videos],
+        partition_key=str(partition_key("2026-02-09", "st-empty")),
+        instance=instance,
+        resources={
+            "storage": LapsStorage(
+                data_root=str(tmp_path),
+                landing_uri=str(tmp_path / "landing"),
+                store_uri=str(tmp_path / "store"),
+            ),
+            "laps_config": LapsConfig(),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    types = [e.event_type for e in result.all_events]
+    assert dg.DagsterEventType.STEP_FAILURE in types
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in types
