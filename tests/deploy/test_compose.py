@@ -62,7 +62,7 @@ def test_compose_config_renders_the_whole_stack(rendered: dict) -> None:
     for name in ("webserver", "daemon"):
         cmd = services[name]["command"]
         assert cmd[cmd.index("-w") + 1] == "workspace.yaml", cmd
-        assert "user-code" in services[name]["depends_on"]
+        assert services[name]["depends_on"]["user-code"] == {"condition": "service_healthy"}
     assert services["webserver"]["command"][0] == "dagster-webserver"
     assert services["daemon"]["command"][:2] == ["dagster-daemon", "run"]
     assert "command" not in services["user-code"]  # the image's: dagster code-server start
@@ -118,7 +118,9 @@ def test_production_instance_config_is_valid_and_limits_runs_per_station() -> No
     assert config["telemetry"]["enabled"] is False
     assert "postgres" in config["storage"]
     pg = config["storage"]["postgres"]["postgres_db"]
-    assert all(isinstance(v, dict) and "env" in v for v in pg.values()), pg  # no literal values
+    for field in ("hostname", "port", "username", "password", "db_name"):  # no literal values
+        assert set(pg[field]) == {"env"}, pg
+    assert pg["scheme"] == "postgresql+psycopg2"  # the driver dagster-postgres depends on
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     runs = config["concurrency"]["runs"]
     assert runs["max_concurrent_runs"] >= 2
