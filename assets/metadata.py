@@ -77,6 +77,7 @@ def _code_parts(cfg: PipelineConfig) -> dict[str, list[str]]:
         "tokenizer": [tok],
         "codes": [tok, f"codes:v{schemas.CODES_VERSION}"],
         "segments": [cfg.segmentation.fingerprint(), f"write_clips:{cfg.write_clips}",
+                     cfg.clips.fingerprint(),
                      f"energy:v{schemas.ENERGY_VERSION}",
                      f"segments:v{schemas.SEGMENTS_VERSION}"],
         "labels": [cfg.language.fingerprint(),

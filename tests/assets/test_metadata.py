@@ -84,6 +84,10 @@ def test_code_versions_follow_the_config_section_their_stage_reads():
     limit = base.model_copy(update={"video": base.video.model_copy(update={"max_fps": 500.0})})
     assert code_version("ingest", limit) != code_version("ingest", base)
     assert code_version("tracks", limit) == code_version("tracks", base)
+    # the clips' size is part of what the segments asset writes: a change marks it stale
+    small = base.model_copy(update={"clips": base.clips.model_copy(update={"short_side": 224})})
+    assert code_version("segments", small) != code_version("segments", base)
+    assert code_version("tracks", small) == code_version("tracks", base)
 
 
 def test_code_versions_are_the_same_in_a_fresh_interpreter():
