@@ -16,13 +16,17 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import pytest
 from lapstest.browser import CHROMIUM_ARGS
+
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
 
 REPO = Path(__file__).resolve().parents[3]
 READY_DEADLINE_S = 120.0
@@ -114,9 +118,25 @@ class DagsterUI:
     date: str
 
 
+# Called as prepare(instance, data_root, date, station) after that date and station are
+# registered and before ``dagster dev`` starts: a test module overrides the ``ui_prepare``
+# fixture to land video or materialize assets first (with the DAGSTER_HOME and LAPS_DATA_ROOT
+# the UI then serves).
+Prepare = Callable[["DagsterInstance", Path, str, str], None]
+
+
 @pytest.fixture
-def dagster_ui(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DagsterUI]:
-    """A real ``dagster dev`` over a temp DAGSTER_HOME (the repo's dagster.yaml) and data root."""
+def ui_prepare() -> Prepare | None:
+    """Nothing to prepare: an empty data root and an instance with only the registered keys."""
+    return None
+
+
+@pytest.fixture
+def dagster_ui(
+    request: pytest.FixtureRequest, tmp_path: Path, ui_prepare: Prepare | None
+) -> Iterator[DagsterUI]:
+    """A real ``dagster dev`` over a temp DAGSTER_HOME (the repo's dagster.yaml) and data root,
+    prepared by ``ui_prepare`` (when a module overrides it) before start-up."""
     dagster = REPO / ".venv" / "bin" / "dagster"
     if not dagster.exists():
         dagster = Path(sys.executable).with_name("dagster")
@@ -133,6 +153,8 @@ def dagster_ui(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dagst
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("date", [UI_DATE])
         instance.add_dynamic_partitions("station", [UI_STATION])
+        if ui_prepare is not None:
+            ui_prepare(instance, data_root, UI_DATE, UI_STATION)
 
     port = _free_loopback_port()
     base_url = f"http://127.0.0.1:{port}"
