@@ -12,9 +12,9 @@ import dagster as dg
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import run_stage
 from assets.tokenizer import embedded_png
 from pipeline.io import schemas
-from pipeline.stages import run_stage
 
 
 @dg.asset(

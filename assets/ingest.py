@@ -7,12 +7,11 @@ from assets.checks import blocking_specs, results
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from assets.retries import STORE_RETRY
+from assets.retries import STORE_RETRY, run_stage
 from pipeline.checks import chunks_checks, videos_checks
 from pipeline.ingest.landing import not_taken
 from pipeline.ingest.stage import partition_files
 from pipeline.io import schemas
-from pipeline.stages import run_stage
 
 VIDEO_CHECKS = blocking_specs("videos", {
     "schema_version": f"the written videos table is at schema version {schemas.VIDEOS_VERSION}",

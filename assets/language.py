@@ -12,9 +12,8 @@ import dagster as dg
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, VlmCredentials, stage_context
-from assets.retries import NETWORK_RETRY
+from assets.retries import NETWORK_RETRY, run_stage
 from pipeline.io import schemas
-from pipeline.stages import run_stage
 
 
 @dg.asset(

@@ -7,9 +7,9 @@ from assets.ingest import chunks
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import run_stage
 from pipeline.checks import tracks_checks
 from pipeline.io import schemas
-from pipeline.stages import run_stage
 
 TRACK_CHECKS = [
     *blocking_specs("tracks", {

@@ -12,13 +12,12 @@ import dagster as dg
 from assets.metadata import rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from assets.retries import STORE_RETRY
+from assets.retries import STORE_RETRY, fail_once_on_bad_input, run_stage
 from assets.tokenizer import embedded_png
 from pipeline.io import keys as layout
 from pipeline.publish.checks import CHECK_NAMES, partition_checks
 from pipeline.publish.dataset import DATASET, DATASET_FIELDS
 from pipeline.publish.lerobot import default_out_dir, export_lerobot
-from pipeline.stages import run_stage
 
 CHECK_DESCRIPTIONS = {
     "shards_indexed": "every shard in the partition's index exists and its sha256 matches",
@@ -148,7 +147,8 @@ def _library_meta(store, keys_: dict, lib: dict) -> dict:
 )
 def lerobot_dataset(storage: LapsStorage) -> dg.MaterializeResult:
     store = storage.store()
-    s = export_lerobot(store, default_out_dir(store, storage.settings().data_root))
+    with fail_once_on_bad_input():
+        s = export_lerobot(store, default_out_dir(store, storage.settings().data_root))
     return dg.MaterializeResult(
         metadata=rounded(
             {

@@ -14,11 +14,14 @@ config of any job has the shape of a ``laps segment --config`` file::
 from __future__ import annotations
 
 import dagster as dg
+from pydantic import ValidationError
 
 from assets.config import dagster_config, to_core
+from assets.retries import fail_once_on_bad_input
+from pipeline.errors import ConfigError
 from pipeline.io.settings import LapsSettings
 from pipeline.io.storage import Storage
-from pipeline.stages import PipelineConfig, StageContext
+from pipeline.stages import PipelineConfig, StageContext, describe_invalid
 
 
 class LapsStorage(dg.ConfigurableResource):
@@ -72,11 +75,17 @@ def stage_context(
     storage: LapsStorage, laps_config: LapsConfig, *, date: str = "", station: str = ""
 ) -> StageContext:
     """The ``StageContext`` of one asset run. Progress reaches the run's event log through the
-    core's own loggers (``python_logs`` in dagster.yaml), so no callback is needed."""
-    return StageContext(
-        store=storage.store(),
-        date=date,
-        station=station,
-        config=laps_config.pipeline(),
-        landing=storage.landing(),
-    )
+    core's own loggers (``python_logs`` in dagster.yaml), so no callback is needed. A config
+    the core refuses fails the step once, naming the offending value (no retries)."""
+    with fail_once_on_bad_input():
+        try:
+            config = laps_config.pipeline()
+        except ValidationError as exc:
+            raise ConfigError(f"laps_config: {describe_invalid(exc)}") from exc
+        return StageContext(
+            store=storage.store(),
+            date=date,
+            station=station,
+            config=config,
+            landing=storage.landing(),
+        )

@@ -7,7 +7,7 @@ from assets.checks import blocking_specs, results
 from assets.metadata import clip_strip_markdown, rounded, standard, table_metadata
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
-from assets.retries import STORE_RETRY
+from assets.retries import STORE_RETRY, run_stage
 from assets.tokenizer import embedded_png, latent_codes
 from pipeline.checks import clip_checks, energy_checks, segments_checks
 from pipeline.errors import KeyframeError, StorageKeyError
@@ -15,7 +15,6 @@ from pipeline.io import schemas
 from pipeline.io.keys import clips_prefix
 from pipeline.io.tables import read_partition
 from pipeline.segments.plots import preview_png
-from pipeline.stages import run_stage
 
 STRUCTURE_CHECKS = [
     *blocking_specs("energy", {

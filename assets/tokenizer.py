@@ -10,9 +10,9 @@ from assets.metadata import rounded, standard, table_metadata
 from assets.motion import tracks
 from assets.partitions import date_and_station, date_station
 from assets.resources import LapsConfig, LapsStorage, stage_context
+from assets.retries import run_stage
 from pipeline.checks import codes_checks
 from pipeline.io import schemas
-from pipeline.stages import run_stage
 
 CODE_CHECKS = blocking_specs("latent_codes", {
     "schema_version": f"the written codes table is at schema version {schemas.CODES_VERSION}",

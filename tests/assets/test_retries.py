@@ -1,5 +1,6 @@
 """The assets that touch the store or a network carry step retry policies with exponential
-backoff; a failure that says the input is wrong (no video landed) is not retried."""
+backoff; a failure that says the input is wrong (no video landed, a bad config, an error of
+the pipeline that no retry mends) is not retried."""
 
 import dagster as dg
 import pytest
@@ -8,6 +9,16 @@ from assets import ingest
 from assets.definitions import defs
 from assets.partitions import partition_key, register
 from assets.resources import LapsConfig, LapsStorage
+from assets.retries import fail_once_on_bad_input, transient
+from pipeline.errors import (
+    CalibrationError,
+    ConfigError,
+    LanguageError,
+    StorageAccessError,
+    StorageError,
+    StorageKeyError,
+    StorageKeyNameError,
+)
 
 STORE_ASSETS = (
     "videos", "chunks", "energy", "segments", "segment_clips",
@@ -56,3 +67,57 @@ def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
     types = [e.event_type for e in result.all_events]
     assert dg.DagsterEventType.STEP_FAILURE in types
     assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in types
+
+
+def test_bad_config_fails_once_naming_the_value(tmp_path) -> None:
+    # a value the core refuses (the Dagster schema cannot say "at least 0"): retrying the same
+    # mistake three times with backoff would only delay the failure
+    instance = dg.DagsterInstance.ephemeral()
+    register(instance, [("2026-02-09", "st-a")])
+    landing = tmp_path / "landing" / "st-a" / "2026-02-09"
+    landing.mkdir(parents=True)
+    (landing / "a.mp4").write_bytes(b"not a video, never read: the config fails first")
+    result = dg.materialize(
+        [ingest.videos],
+        partition_key=str(partition_key("2026-02-09", "st-a")),
+        instance=instance,
+        resources={
+            "storage": LapsStorage(
+                data_root=str(tmp_path),
+                landing_uri=str(tmp_path / "landing"),
+                store_uri=str(tmp_path / "store"),
+            ),
+            "laps_config": LapsConfig(clips={"short_side": -5}),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    types = [e.event_type for e in result.all_events]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in types
+    (failure,) = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    message = failure.step_failure_data.user_failure_data.description
+    assert message.startswith("ConfigError: laps_config: clips.short_side=-5"), message
+
+
+@pytest.mark.parametrize(
+    ("error", "retried"),
+    [
+        (StorageError("connection reset", "s3://b/k"), True),
+        (StorageAccessError("busy", "s3://b/k", "SlowDown"), True),
+        (StorageAccessError("refused", "s3://b/k", "AccessDenied"), False),
+        (StorageKeyError("s3://b/missing"), False),
+        (StorageKeyNameError("../x", "leads out of the root"), False),
+        (LanguageError("endpoint down"), True),
+        (ConfigError("beta must be positive"), False),
+        (CalibrationError("median thr_on=-0.4 is not positive"), False),
+        (OSError("disk hiccup"), True),  # not raised on purpose: the policy's bounded retries
+    ],
+)
+def test_only_errors_a_retry_may_mend_are_retried(error, retried) -> None:
+    assert transient(error) is retried
+    expected = type(error) if retried else dg.Failure
+    with pytest.raises(expected) as caught, fail_once_on_bad_input():
+        raise error
+    if not retried:
+        assert caught.value.allow_retries is False
+        assert str(error) in caught.value.description
