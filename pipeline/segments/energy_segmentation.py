@@ -194,9 +194,12 @@ def calibrated_hysteresis(
     }
     name = energies[keys[0]].name
     n_active = sum(len(v.active) for v in videos.values())
+    # the thresholds label every segmenter's pieces idle or active; the hysteresis cut itself is
+    # the segments only for method "hysteresis" (the segment files say which method cut)
     log.info(
-        "%s hysteresis: thr_on=%.4g thr_off=%.4g, %d videos, %d active segments (%d skipped)",
-        name, cal.thr_on, run_params.thr_off, len(videos), n_active, len(cal.skipped),
+        "%s thresholds calibrated: thr_on=%.4g thr_off=%.4g on %d videos (%d skipped); "
+        "hysteresis alone would cut %d active segments",
+        name, cal.thr_on, run_params.thr_off, len(videos), len(cal.skipped), n_active,
     )  # fmt: skip
     return EnergyRun(energy_name=name, params=run_params, calibration=cal, videos=videos)
 
