@@ -233,8 +233,9 @@ def bench(
     with status("benchmarking") as line:
         if e2e:
             e2e_figures = run_e2e_bench(
-                workdir.resolve(), seconds=seconds, checkpoint=checkpoint, repeats=repeats,
-                workers=workers, clips=clips, on_step=line.update,
+                workdir.resolve(), seconds=seconds, long_factor=long_factor,
+                checkpoint=checkpoint, repeats=repeats, workers=workers, clips=clips,
+                on_step=line.update,
             )  # fmt: skip
         if e2e and skip_codes:
             figures = {}

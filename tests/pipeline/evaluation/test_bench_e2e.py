@@ -28,3 +28,18 @@ def test_rows_go_under_one_e2e_table(tmp_path):
     assert "| 12.5 |" in rows[0] and "| defaults |" in rows[0]
     assert "1.85 (2 workers)" in rows[1] and "preset=ultrafast" in rows[1]
     assert lines.index("## Quality: `laps eval`") < start  # appended after the other sections
+
+
+def test_the_inbox_holds_files_ingest_takes(tmp_path):
+    # a symbolic link out of the landing folder is quarantined by ingest (never followed), so
+    # an inbox of links would benchmark nothing: the bench's inbox holds the files themselves
+    from pipeline.evaluation.bench_e2e import _inbox
+    from pipeline.io.storage import LocalStorage
+
+    video = tmp_path / "rendered" / "bench-7-10s.mp4"
+    video.parent.mkdir()
+    video.write_bytes(b"\x00" * 64)
+    inbox = _inbox(tmp_path, "e2e-input", [video])
+    (entry,) = inbox.iterdir()
+    assert not entry.is_symlink() and entry.read_bytes() == video.read_bytes()
+    assert [i.key for i in LocalStorage(inbox).list("")] == ["bench-7-10s.mp4"]
