@@ -45,13 +45,14 @@ def test_partition_job_runs_them_with_their_policies() -> None:
         assert node.definition.retry_policy is not None, name
 
 
-def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
+def _materialize_videos(tmp_path, station: str, config: LapsConfig) -> dg.ExecuteInProcessResult:
+    """``videos`` of (2026-02-09, station) over ``tmp_path``'s landing and store, not raising."""
     instance = dg.DagsterInstance.ephemeral()
-    register(instance, [("2026-02-09", "st-empty")])
-    (tmp_path / "landing").mkdir()
-    result = dg.materialize(
+    register(instance, [("2026-02-09", station)])
+    (tmp_path / "landing").mkdir(exist_ok=True)
+    return dg.materialize(
         [ingest.videos],
-        partition_key=str(partition_key("2026-02-09", "st-empty")),
+        partition_key=str(partition_key("2026-02-09", station)),
         instance=instance,
         resources={
             "storage": LapsStorage(
@@ -59,10 +60,14 @@ def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
                 landing_uri=str(tmp_path / "landing"),
                 store_uri=str(tmp_path / "store"),
             ),
-            "laps_config": LapsConfig(),
+            "laps_config": config,
         },
         raise_on_error=False,
     )
+
+
+def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
+    result = _materialize_videos(tmp_path, "st-empty", LapsConfig())
     assert not result.success
     types = [e.event_type for e in result.all_events]
     assert dg.DagsterEventType.STEP_FAILURE in types
@@ -72,25 +77,10 @@ def test_no_landed_video_fails_once_without_retries(tmp_path) -> None:
 def test_bad_config_fails_once_naming_the_value(tmp_path) -> None:
     # a value the core refuses (the Dagster schema cannot say "at least 0"): retrying the same
     # mistake three times with backoff would only delay the failure
-    instance = dg.DagsterInstance.ephemeral()
-    register(instance, [("2026-02-09", "st-a")])
     landing = tmp_path / "landing" / "st-a" / "2026-02-09"
     landing.mkdir(parents=True)
     (landing / "a.mp4").write_bytes(b"not a video, never read: the config fails first")
-    result = dg.materialize(
-        [ingest.videos],
-        partition_key=str(partition_key("2026-02-09", "st-a")),
-        instance=instance,
-        resources={
-            "storage": LapsStorage(
-                data_root=str(tmp_path),
-                landing_uri=str(tmp_path / "landing"),
-                store_uri=str(tmp_path / "store"),
-            ),
-            "laps_config": LapsConfig(clips={"short_side": -5}),
-        },
-        raise_on_error=False,
-    )
+    result = _materialize_videos(tmp_path, "st-a", LapsConfig(clips={"short_side": -5}))
     assert not result.success
     types = [e.event_type for e in result.all_events]
     assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in types
