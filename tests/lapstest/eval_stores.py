@@ -88,7 +88,7 @@ def write_store(root: Path, specs: Sequence[VideoSpec], *, energy: bool = False)
 def _video_row(vid: str, spec: VideoSpec) -> dict[str, object]:
     return dict(
         video_id=vid, uri=f"file:///{spec.stem}.mp4", uri_bytes=f"file:///{spec.stem}.mp4".encode(),
-        file_name=f"{spec.stem}.mp4",
+        landing_key=f"{spec.stem}.mp4", file_name=f"{spec.stem}.mp4",
         size_bytes=1000, duration_sec=spec.duration, fps=10.0, width=64, height=48,
         codec="h264", rotation=0, frame_count=int(spec.duration * 10),
         landed_at=datetime(2024, 5, 1, tzinfo=UTC), target_fps=10.0, norm_width=64,
