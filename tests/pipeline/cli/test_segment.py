@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from pathlib import Path
 
@@ -106,8 +107,12 @@ def test_laps_segment_end_to_end_and_rerun(input_dir, tmp_path):
     assert not leftover.exists()
     assert read_partition(store, "segments", d, s).equals(segments)
     assert read_partition(store, "energy", d, s).equals(energy)
-    clips = [i.key for i in store.list(f"clips/date={d}/station={s}/")]
+    listed = [i.key for i in store.list(f"clips/date={d}/station={s}/")]
+    clips = [k for k in listed if k.endswith(".mp4")]
     assert sorted(clips) == sorted(r["clip_key"] for r in rows)
+    # beside the clips only each video folder's record of the settings they were cut with
+    folders = {posixpath.dirname(k) for k in clips}
+    assert sorted(set(listed) - set(clips)) == sorted(f"{f}/clips.json" for f in folders)
 
 
 def test_laps_segment_with_only_bad_files_fails(tmp_path):
