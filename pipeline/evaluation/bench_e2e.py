@@ -107,7 +107,7 @@ def run_e2e_bench(
     clips: dict[str, Any] | None = None,
     on_step=None,
 ) -> dict[str, Any]:
-    from pipeline.evaluation.bench import bench_videos, machine, untrained_checkpoint
+    from pipeline.evaluation.bench import _step, bench_videos, machine, untrained_checkpoint
 
     # the long copy, as `laps bench --stage publish` uses: one station needs enough windows for
     # the energy calibration that publishing requires (a 60 s video with an untrained
@@ -118,7 +118,7 @@ def run_e2e_bench(
     inbox = _inbox(workdir, "e2e-input", [video])
     runs = []
     for r in range(repeats):
-        _say(on_step, f"whole pipeline on {video.name}, one core ({r + 1}/{repeats})")
+        _step(on_step, f"whole pipeline on {video.name}, one core ({r + 1}/{repeats})")
         runs.append(_child(str(inbox), str(_fresh(workdir / "e2e-store")), str(ckpt), config,
                            pinned=True))  # fmt: skip
     best = min(runs, key=lambda x: sum(x["seconds"].values()) - x["seconds"]["tokenizer"])
@@ -140,7 +140,7 @@ def run_e2e_bench(
         many = _inbox(workdir, f"e2e-input-x{workers}", vids)
         walls = {}
         for n in (1, workers):
-            _say(on_step, f"{workers} videos with workers={n}")
+            _step(on_step, f"{workers} videos with workers={n}")
             cfg = json.dumps({"clips": clips or {}, "workers": n})
             res = _child(str(many), str(_fresh(workdir / f"e2e-store-w{n}")), str(ckpt), cfg,
                          pinned=False)  # fmt: skip
@@ -151,11 +151,6 @@ def run_e2e_bench(
     figures["repeats"] = repeats
     figures["machine"] = machine()
     return figures
-
-
-def _say(on_step, text: str) -> None:
-    if on_step is not None:
-        on_step(text)
 
 
 if __name__ == "__main__":
