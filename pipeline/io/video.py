@@ -19,18 +19,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TypeVar
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from pipeline.config import VideoConfig
 from pipeline.errors import VideoError
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 SUPPORTED_CODECS = frozenset(
     {"h264", "hevc", "mpeg4", "vp8", "vp9", "av1", "mjpeg", "mpeg2video", "prores", "rawvideo"}
@@ -305,7 +308,9 @@ def sample_indices(source_fps: float, target_fps: float, start: int, stop: int) 
     starts at ``start`` keeps exactly the frames the whole video would keep in its range.
     """
     step = sample_step(source_fps, target_fps)
-    k = math.ceil(start / step - 1e-9)
+    # the first k with floor(k * step + 0.5) >= start (k = ceil(start / step) skipped a frame
+    # that rounds up onto ``start``: e.g. 29.97 -> 10 fps, start 30 = source_index(10))
+    k = max(0, math.ceil((start - 0.5) / step - 1e-9))
     while True:
         idx = source_index(k, source_fps, target_fps)
         if idx >= stop:
@@ -339,6 +344,59 @@ def iter_frames(
     averaging), then turned. Single-threaded decode unless the caller asks for
     ``decode_threads`` > 1 (0 = FFmpeg's choice), so results and speed are reproducible.
     """
+    return _slots(
+        path,
+        _Converter(size, short_side, "gray" if gray else "rgb24"),
+        target_fps=target_fps,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        source_fps=source_fps,
+        decode_threads=decode_threads,
+    )
+
+
+def iter_video_frames(
+    path: str | Path,
+    *,
+    size: tuple[int, int],
+    target_fps: float,
+    start_frame: int = 0,
+    end_frame: int | None = None,
+    source_fps: float | None = None,
+    decode_threads: int = 1,
+    interpolation: str = "AREA",
+) -> Iterator[tuple[int, av.VideoFrame]]:
+    """``(source index, frame)`` for ``encode_frames``: the frames ``iter_frames`` picks (the same
+    slots, held and dropped frames alike), as ``av.VideoFrame`` objects at the displayed size
+    ``size`` = (w, h), cropped to even sides.
+
+    An upright source scaled to an even size takes one swscale step straight to ``yuv420p`` (the
+    encoder's format: no RGB and no numpy round trip; ``interpolation`` when shrinking). A turned
+    source or an odd size takes ``iter_frames``'s RGB path (area averaging, ``np.rot90``, the
+    crop) and the encoder converts it.
+    """
+    return _slots(
+        path,
+        _VideoFrameConverter(size, interpolation),
+        target_fps=target_fps,
+        start_frame=start_frame,
+        end_frame=end_frame,
+        source_fps=source_fps,
+        decode_threads=decode_threads,
+    )
+
+
+def _slots(
+    path: str | Path,
+    convert: Callable[[av.VideoFrame, int, float], _T],
+    *,
+    target_fps: float,
+    start_frame: int,
+    end_frame: int | None,
+    source_fps: float | None,
+    decode_threads: int,
+) -> Iterator[_T]:
+    """The decode loop of ``iter_frames``: ``convert(frame, slot, fps)`` of each kept slot."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.codec_context.thread_count = decode_threads
@@ -359,7 +417,6 @@ def iter_frames(
             target_pts = start_pts + int(start_frame / fps / tb)
             container.seek(target_pts, stream=stream, backward=True, any_frame=False)
         end_slot = _grid_length(container, stream, fps)[0]  # with last + 1: probe's frame_count
-        convert = _Converter(size, short_side, "gray" if gray else "rgb24")
         timing = _Timing()
         prev: av.VideoFrame | None = None  # the frame shown in the latest slot taken so far
         last = -1
@@ -400,6 +457,9 @@ class _Converter:
     def __init__(self, size: tuple[int, int] | None, short_side: int, fmt: str) -> None:
         self._size, self._short, self._fmt = size, short_side, fmt
         self._turns: int | None = None
+        # one swscale context for the whole decode (frame.reformat builds one per frame:
+        # measured, that was half the cost of scaling; the pixels are the same)
+        self._scaler = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame, index: int, fps: float) -> Frame:
         if self._turns is None:
@@ -410,13 +470,42 @@ class _Converter:
             self._w, self._h = (h, w) if self._turns % 2 else (w, h)
             shrink = self._w < frame.width and self._h < frame.height
             self._interp = "AREA" if shrink else None
-        img = frame.reformat(
-            width=self._w, height=self._h, format=self._fmt, interpolation=self._interp
+        img = self._scaler.reformat(
+            frame, width=self._w, height=self._h, format=self._fmt, interpolation=self._interp
         ).to_ndarray()
         if self._turns:
             img = np.rot90(img, self._turns)
         # rows may be padded to the plane's line size; a turned image is a strided view
         return Frame(index=index, t_sec=index / fps, image=np.ascontiguousarray(img))
+
+
+class _VideoFrameConverter:
+    """Converts a decoded frame to an encoder-ready ``(index, av.VideoFrame)`` at the displayed
+    size, cropped to even sides (``iter_video_frames``; the path is fixed by the first frame)."""
+
+    def __init__(self, size: tuple[int, int], interpolation: str) -> None:
+        w, h = size
+        self._size, self._even = size, (w - w % 2, h - h % 2)
+        self._interpolation = interpolation
+        self._rgb: _Converter | None = None  # the RGB path, for a turned or cropped source
+        self._interp: str | None = None
+        self._ready = False
+        self._scaler = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame, index: int, fps: float) -> tuple[int, av.VideoFrame]:
+        w, h = self._even
+        if not self._ready:  # the first frame fixes the path
+            if _display_turns(frame) or self._size != self._even:
+                self._rgb = _Converter(self._size, 0, "rgb24")
+            shrink = w < frame.width and h < frame.height
+            self._interp = self._interpolation if shrink else None
+            self._ready = True
+        if self._rgb is None:
+            return index, self._scaler.reformat(
+                frame, width=w, height=h, format="yuv420p", interpolation=self._interp
+            )
+        img = self._rgb(frame, index, fps).image[:h, :w]
+        return index, av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
 
 
 @dataclass
@@ -441,7 +530,7 @@ class _Timing:
 
 
 def encode_frames(
-    frames: Iterator[np.ndarray],
+    frames: Iterable[np.ndarray | av.VideoFrame],
     out_path: str | Path,
     *,
     fps: float,
@@ -449,8 +538,10 @@ def encode_frames(
     preset: str = "veryfast",
     threads: int | None = None,
 ) -> int:
-    """Encode RGB uint8 frames to H.264 yuv420p at a constant ``fps``; returns frames written.
+    """Encode frames to H.264 yuv420p at a constant ``fps``; returns frames written.
 
+    A frame is an RGB uint8 array or an ``av.VideoFrame`` (``iter_video_frames``; a yuv420p one
+    goes to x264 as it is, another format is converted by the encoder); all of one size, even.
     ``threads``: x264 threads (0 = libx264's choice; ``None`` leaves FFmpeg's default, which is
     libx264's choice too). The caller writes to a temporary path and renames it (writes are
     atomic).
@@ -463,17 +554,21 @@ def encode_frames(
         # mbtree off: with it this libx264 build gives different bits for identical input
         # from run to run (measured); reproducible outputs matter more than ~few % bitrate.
         stream.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
-        stream.codec_context.time_base = Fraction(1, 1) / rate
+        time_base = Fraction(1, 1) / rate
+        stream.codec_context.time_base = time_base
         if threads is not None:
             stream.codec_context.thread_count = threads
         for img in frames:
+            if isinstance(img, av.VideoFrame):
+                vf = img
+            else:
+                vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
             if n == 0:
-                h, w = img.shape[:2]
+                w, h = vf.width, vf.height
                 if w % 2 or h % 2:
                     raise ValueError(f"H.264 yuv420p needs even dimensions, got {w}x{h}")
                 stream.width, stream.height = w, h
-            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
-            vf.pts = n
+            vf.pts, vf.time_base = n, time_base
             for packet in stream.encode(vf):
                 container.mux(packet)
             n += 1

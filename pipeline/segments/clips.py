@@ -8,15 +8,19 @@ nominal frame rate, constant (frame ``k`` of the clip is the source frame shown 
 ``(start_frame + k) / fps``, at ``k / fps`` in the clip). On variable frame rate input a grid slot
 with no frame of its own repeats the frame before it and a second frame in one slot is dropped
 (``pipeline.io.video.iter_frames``), so a clip always has ``end_frame - start_frame`` frames and
-its duration is right. All clips of a video come from ONE sequential decode (sorted,
-non-overlapping ranges), each written to a temp file and published atomically through the store.
+its duration is right. ``ClipConfig.fps`` (default null) cuts clips at a lower rate instead: the
+frames ``sample_indices`` keeps at that rate (the whole video's grid, as the steps use), at
+``k / clips.fps`` in the clip. All clips of a video come from ONE sequential decode (sorted,
+non-overlapping ranges); an upright source is scaled once by swscale straight to yuv420p and
+handed to x264 as ``av.VideoFrame`` objects (``pipeline.io.video.iter_video_frames``); each
+clip is written to a temp file and published atomically through the store.
 A clip already stored under its key is kept when the video's ``clips.json`` (beside its clips,
 written after them) records the same settings (``ClipConfig.record``: size, preset, threads,
-crf); otherwise every clip of the video is rewritten (the record is deleted first, so a run
+crf, fps); otherwise every clip of the video is rewritten (the record is deleted first, so a run
 killed half-way never leaves old and new clips under one record). Keys are content ids
 (``segment_id``). A clip that
-cannot be written (range past the end of the stream, a decode or encode error) gets a
-``failed: <reason>`` status and the other clips go on.
+cannot be written (range past the end of the stream, a decode or encode error, no frame at
+``clips.fps`` in its range) gets a ``failed: <reason>`` status and the other clips go on.
 """
 
 from __future__ import annotations
@@ -30,17 +34,24 @@ from pathlib import Path
 from typing import Any, Literal
 
 import av
-import numpy as np
 from pydantic import Field
 
 from pipeline.config import FrozenConfig
 from pipeline.errors import ClipError, VideoError
 from pipeline.io.storage import Storage
-from pipeline.io.video import Frame, encode_frames, iter_frames, normalized_size
+from pipeline.io.video import (
+    encode_frames,
+    iter_video_frames,
+    normalized_size,
+    sample_indices,
+    sample_step,
+)
 
 log = logging.getLogger(__name__)
 
 CLIP_CRF = 20
+# swscale's filter when shrinking a frame to the clip size (BENCHMARKS.md, "Speed")
+INTERPOLATION = "AREA"
 RECORD_NAME = "clips.json"  # per video folder: the settings its clips were cut with
 
 X264Preset = Literal[
@@ -50,16 +61,23 @@ X264Preset = Literal[
 
 class ClipConfig(FrozenConfig):
     """How clips are cut (docs/formats.md, "Clips"). Defaults measured on the 640x480 bench
-    video, one core (BENCHMARKS.md, "Clip settings")."""
+    video, one core (BENCHMARKS.md, "Speed: `laps bench --e2e`")."""
 
     short_side: int | None = Field(
         256, ge=0, description="clip short side, px (never enlarged); null or 0 = full size"
     )
-    preset: X264Preset = Field("veryfast", description="x264 preset")
+    preset: X264Preset = Field("superfast", description="x264 preset")
     threads: int = Field(
         1, ge=0, le=64, description="x264 threads per clip; 0 = libx264's choice (per core)"
     )
     crf: int = Field(CLIP_CRF, ge=0, le=51, description="x264 constant rate factor")
+    fps: float | None = Field(
+        None,
+        gt=0,
+        le=1000,
+        description="clip frame rate (sampled like the steps; never above the source's); "
+        "null = the source's nominal rate",
+    )
 
     def size(self, width: int, height: int) -> tuple[int, int]:
         """The clip size of a ``width`` x ``height`` (displayed) source: even sides."""
@@ -71,6 +89,16 @@ class ClipConfig(FrozenConfig):
         """What a video's ``clips.json`` and the segment files' meta say its clips used."""
         w, h = self.size(width, height)
         return {"width": w, "height": h, **self.model_dump(mode="json")}
+
+    def rate(self, source_fps: float) -> float:
+        """The clips' frame rate from a ``source_fps`` source: ``fps``, never above the source's."""
+        return source_fps / sample_step(source_fps, self.fps or source_fps)
+
+    def frame_indexes(self, source_fps: float, start_frame: int, end_frame: int) -> list[int]:
+        """Source frames of a clip of ``[start_frame, end_frame)``: all of them at the source's
+        rate, else those ``sample_indices`` keeps at ``fps`` (the whole video's grid)."""
+        target = self.fps or source_fps
+        return list(sample_indices(source_fps, target, start_frame, end_frame))
 
 
 # What decoding one source can raise (vanished, truncated, undecodable): it ends the decode pass
@@ -169,18 +197,25 @@ def _encode(
 ) -> None:
     size = cfg.size(width, height)
     scaled = size != even_size(width, height)
-    frames = iter_frames(
+    frames = iter_video_frames(
         video_path,
-        target_fps=fps,
+        target_fps=cfg.fps or fps,
         source_fps=fps,
         size=size if scaled else (width, height),  # scaled: swscale straight to the clip size
-        gray=False,
         start_frame=todo[0].start_frame,
         end_frame=todo[-1].end_frame,
+        interpolation=INTERPOLATION,
     )
     source = _Cursor(frames)
+    rate = cfg.rate(fps)
     for spec in todo:
         try:
+            want = len(cfg.frame_indexes(fps, spec.start_frame, spec.end_frame))
+            if not want:
+                raise ClipError(
+                    f"{spec.key}: no frame of [{spec.start_frame}, {spec.end_frame}) "
+                    f"at clips.fps={cfg.fps:g}"
+                )
             if not source.has_frames(spec):
                 raise ClipError(
                     f"{spec.key}: no source frame in [{spec.start_frame}, {spec.end_frame})"
@@ -188,12 +223,12 @@ def _encode(
                 )
             with store.writer_path(spec.key) as tmp:
                 n = encode_frames(
-                    source.take(spec, size), tmp, fps=fps, crf=cfg.crf, preset=cfg.preset,
+                    source.take(spec), tmp, fps=rate, crf=cfg.crf, preset=cfg.preset,
                     threads=cfg.threads,
                 )  # fmt: skip
-                if n != spec.frames:  # a decode error after the clip's last frame spares it
+                if n != want:  # a decode error after the clip's last frame spares it
                     raise ClipError(
-                        f"{spec.key}: got {n} of {spec.frames} frames from the source"
+                        f"{spec.key}: got {n} of {want} frames from the source"
                         + (f" ({source.error})" if source.error else "")
                     )
             status[spec.key] = "written"
@@ -209,37 +244,36 @@ class _Cursor:
     """One pass over decoded frames, handed out range by range. A decode error ends the pass:
     it is kept in ``error`` and every later range reports it."""
 
-    def __init__(self, frames: Iterator[Frame]) -> None:
+    def __init__(self, frames: Iterator[tuple[int, av.VideoFrame]]) -> None:
         self._it = frames
         self.error: str | None = None
         self._last = -1
-        self._next: Frame | None = self._advance()
+        self._next: tuple[int, av.VideoFrame] | None = self._advance()
 
-    def _advance(self) -> Frame | None:
+    def _advance(self) -> tuple[int, av.VideoFrame] | None:
         if self.error is not None:
             return None
         try:
-            frame = next(self._it, None)
+            item = next(self._it, None)
         except _MEDIA_FAULTS as exc:
             self.error = (
                 f"source decode failed after frame {self._last}: {type(exc).__name__}: {exc}"
             )
             return None
-        if frame is not None:
-            self._last = frame.index
-        return frame
+        if item is not None:
+            self._last = item[0]
+        return item
 
     def has_frames(self, spec: ClipSpec) -> bool:
         """True if a frame of ``[start_frame, end_frame)`` may still come (skips earlier ones)."""
-        while self._next is not None and self._next.index < spec.start_frame:
+        while self._next is not None and self._next[0] < spec.start_frame:
             self._next = self._advance()
-        return self._next is not None and self._next.index < spec.end_frame
+        return self._next is not None and self._next[0] < spec.end_frame
 
-    def take(self, spec: ClipSpec, size: tuple[int, int]) -> Iterator[np.ndarray]:
-        """RGB images of source frames ``[start_frame, end_frame)`` cropped to ``size``."""
-        w, h = size
-        while self._next is not None and self._next.index < spec.end_frame:
-            frame = self._next
+    def take(self, spec: ClipSpec) -> Iterator[av.VideoFrame]:
+        """The frames of source frames ``[start_frame, end_frame)``, at the clip size."""
+        while self._next is not None and self._next[0] < spec.end_frame:
+            index, frame = self._next
             self._next = self._advance()
-            if frame.index >= spec.start_frame:
-                yield frame.image[:h, :w]
+            if index >= spec.start_frame:
+                yield frame

@@ -51,6 +51,17 @@ def test_non_integer_ratio_sampling():
     assert [source_index(k, 25.0, 10.0) for k in range(5)] == [0, 3, 5, 8, 10]
 
 
+def test_a_range_keeps_exactly_the_whole_videos_frames_in_it():
+    # 29.97 -> 10 fps: source_index(10) = 30 rounds up past 10 * 2.997; a range starting at 30
+    # once began at k = 11 and lost frame 30
+    assert list(sample_indices(30000 / 1001, 10.0, 30, 31)) == [30]
+    for fps, target in [(30000 / 1001, 10.0), (25.0, 10.0), (30.0, 10.0), (59.94, 7.0), (7, 10)]:
+        whole = list(sample_indices(fps, target, 0, 3000))
+        for start in range(0, 400, 1):
+            assert list(sample_indices(fps, target, start, 3000)) == [i for i in whole
+                                                                      if i >= start]  # fmt: skip
+
+
 def test_normalized_frame_count_matches_sampler():
     for fps, target, n in [(30, 10, 95), (29.97, 10, 1000), (10, 10, 33), (7, 10, 20)]:
         assert normalized_frame_count(fps, target, n) == len(

@@ -35,7 +35,7 @@ def test_settings_are_recorded_and_a_change_rewrites_the_clips(tmp_path):
         assert count_frames(store.uri(s.key)) == s.frames
     record = json.loads(store.read_bytes("clips/v/clips.json"))
     assert record == {"width": 160, "height": 120, "short_side": 120, "preset": "ultrafast",
-                      "threads": 1, "crf": 20}  # fmt: skip
+                      "threads": 1, "crf": 20, "fps": None}  # fmt: skip
     assert set(write_clips(store, src, specs, config=small, **args).values()) == {"kept"}
     # another preset (or size): every clip of the video is cut again, the record follows
     other = small.model_copy(update={"preset": "veryfast"})
@@ -58,8 +58,15 @@ def test_x264_threads_do_not_change_the_frames_count(tmp_path):
         assert count_frames(store.uri(spec.key)) == 20
 
 
+def test_default_preset_is_superfast():
+    assert ClipConfig().preset == "superfast"  # BENCHMARKS.md "Speed": cost against bytes
+
+
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError):
         ClipConfig(preset="warp")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         ClipConfig(short_side=-1)
+    for fps in (0, -10, 5000):
+        with pytest.raises(ValueError):
+            ClipConfig(fps=fps)

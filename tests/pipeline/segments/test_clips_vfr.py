@@ -149,15 +149,15 @@ def test_a_decode_error_fails_the_clips_it_cuts_short_and_keeps_the_rest(tmp_pat
     """Error path (a fault injected into the real decoder's stream of frames): the clips before
     the error stay written, the later ones fail with the reason, nothing half-written stays."""
     src = make_vfr_video(tmp_path / "src.mp4", range(90), fps=FPS)
-    real = clips_module.iter_frames
+    real = clips_module.iter_video_frames
 
     def breaks_at_40(*args, **kwargs):
         for frame in real(*args, **kwargs):
-            if frame.index == 40:
+            if frame[0] == 40:
                 raise av.error.InvalidDataError(1094995529, "Invalid data found")
             yield frame
 
-    monkeypatch.setattr(clips_module, "iter_frames", breaks_at_40)
+    monkeypatch.setattr(clips_module, "iter_video_frames", breaks_at_40)
     store = LocalStorage(tmp_path / "store")
     specs = [ClipSpec("clips/a.mp4", 0, 20), ClipSpec("clips/b.mp4", 30, 50),
              ClipSpec("clips/c.mp4", 60, 80)]  # fmt: skip
@@ -167,3 +167,18 @@ def test_a_decode_error_fails_the_clips_it_cuts_short_and_keeps_the_rest(tmp_pat
         assert status[key].startswith("failed: ")
         assert "source decode failed after frame 39: InvalidDataError" in status[key]
     assert [i.key for i in store.list("clips/")] == ["clips/a.mp4", "clips/clips.json"]
+
+
+def test_vfr_clips_at_10_hz_show_the_frame_of_each_step_slot(vfr, tmp_path):
+    store = LocalStorage(tmp_path / "store")
+    specs = [ClipSpec("clips/a.mp4", 0, 45), ClipSpec("clips/b.mp4", 45, SLOTS)]
+    p = probe_video(vfr)
+    status = write_clips(store, vfr, specs, fps=p.fps, width=p.width, height=p.height,
+                         config=clips_module.ClipConfig(fps=10.0))  # fmt: skip
+    assert status == {s.key: "written" for s in specs}
+    for spec in specs:
+        shown, times, rate = _clip_frames(Path(store.uri(spec.key)))
+        slots = list(sample_indices(FPS, 10.0, spec.start_frame, spec.end_frame))
+        assert rate == 10
+        assert shown == [_shown_at(i) for i in slots]  # held slots as at the source rate
+        assert np.allclose(np.diff(times), 0.1, atol=1e-3)
