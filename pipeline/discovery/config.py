@@ -22,6 +22,12 @@ class DiscoveryConfig(FrozenConfig):
     min_cluster_segments: int = Field(
         2, ge=1, description="k is at most segments / this (no clusters of one segment)"
     )
+    silhouette_tolerance: float = Field(
+        0.0,
+        ge=0.0,
+        description="k is the largest whose silhouette is within this of the best (0: the "
+        "best; 0.005 did not help on the development seeds, BENCHMARKS.md)",
+    )
     seed: int = Field(0, description="seed of k-means, the sample and the frozen encoder")
     max_fit_segments: int = Field(
         20000, ge=10, description="fit on at most this many segments (stratified by partition)"
@@ -52,14 +58,22 @@ class DiscoveryConfig(FrozenConfig):
         return self
 
     def fit_fingerprint(self) -> str:
-        """The settings a fitted library depends on (not ``refit``, exemplars or ICSS)."""
+        """The settings a fitted library depends on (not ``refit``, exemplars or ICSS), and
+        the version of its embedding's definition."""
+        from pipeline.discovery.embeddings import EMBEDDING_VERSIONS
+
         keep = ("embedding", "k_min", "k_max", "n_init", "seed", "max_fit_segments",
-                "min_cluster_segments")  # fmt: skip
-        return FrozenConfig.fingerprint(_Fit(**{k: getattr(self, k) for k in keep}))
+                "min_cluster_segments", "silhouette_tolerance")  # fmt: skip
+        return FrozenConfig.fingerprint(_Fit(
+            **{k: getattr(self, k) for k in keep},
+            embedding_version=EMBEDDING_VERSIONS.get(self.embedding, 0),
+        ))  # fmt: skip
 
 
 class _Fit(FrozenConfig):
     embedding: str
+    embedding_version: int
+    silhouette_tolerance: float
     k_min: int
     k_max: int
     n_init: int

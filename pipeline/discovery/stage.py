@@ -216,6 +216,7 @@ def library_stage(
             x, embedding=cfg.embedding, config_fingerprint=cfg.fit_fingerprint(),
             k_min=cfg.k_min, k_max=cfg.k_max, n_init=cfg.n_init, seed=cfg.seed,
             previous=previous, progress=on_k, min_cluster_segments=cfg.min_cluster_segments,
+            silhouette_tolerance=cfg.silhouette_tolerance,
         )  # fmt: skip
     except DiscoveryError as exc:  # too little to cluster: the run goes on without a library
         log.warning("no primitive library fitted: %s", exc)

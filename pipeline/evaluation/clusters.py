@@ -106,6 +106,7 @@ def evaluate_clusters(
             x, embedding=name, config_fingerprint=cfg.fit_fingerprint(), k_min=cfg.k_min,
             k_max=cfg.k_max, n_init=cfg.n_init, seed=cfg.seed,
             min_cluster_segments=cfg.min_cluster_segments,
+            silhouette_tolerance=cfg.silhouette_tolerance,
         )  # fmt: skip
         auto = scores(truth, ids.tolist())
         u = lib.unit(x)

@@ -139,3 +139,32 @@ def test_a_retired_id_is_never_given_out_again():
     x3 = np.concatenate([x[truth == 1], x[truth == 2], y + 10, z - 10])
     third, _ = fit(x3, k_min=4, k_max=4, previous=Library.from_files(*second.to_files()))
     assert gone not in third.ids and 5 in third.ids and third.next_id == 6
+
+
+@pytest.mark.parametrize("tolerance", [0.0, 0.05, 1.0])
+def test_k_is_the_largest_within_the_silhouette_tolerance_of_the_best(tolerance):
+    # three groups of two sub-clusters each: the silhouette is high at 3 and at 6
+    x, _, centres = blobs(3, 40, seed=4, spread=0.15)
+    rng = np.random.default_rng(5)
+    x = x + np.repeat(rng.normal(scale=0.6, size=(6, 6)), 20, axis=0)
+    lib, _ = fit(x, k_min=2, k_max=9, silhouette_tolerance=tolerance)
+    sil = lib.silhouettes
+    top = max(sil.values())
+    assert lib.k == max(k for k, s in sil.items() if s >= top - tolerance - 1e-9)
+    if tolerance == 0.0:
+        assert sil[lib.k] == top
+    if tolerance == 1.0:
+        assert lib.k == 9
+
+
+def test_the_fit_fingerprint_follows_the_embedding_version_and_the_tolerance(monkeypatch):
+    import pipeline.discovery.embeddings as emb
+    from pipeline.discovery.config import DiscoveryConfig
+
+    cfg = DiscoveryConfig()
+    before = cfg.fit_fingerprint()
+    assert DiscoveryConfig(silhouette_tolerance=0.01).fit_fingerprint() != before
+    monkeypatch.setitem(emb.EMBEDDING_VERSIONS, cfg.embedding,
+                        emb.EMBEDDING_VERSIONS[cfg.embedding] + 1)  # fmt: skip
+    assert cfg.fit_fingerprint() != before
+    assert DiscoveryConfig(embedding="code_bag").fit_fingerprint() != before
