@@ -5,9 +5,10 @@ processes; each video is decoded once, by one process. Results come back in the 
 inputs and the stage assembles them exactly as it does with one worker, so outputs are the same
 rows and bytes whatever ``workers`` is (``tests/pipeline/test_workers.py``).
 
-Workers are *spawned* (a fresh interpreter, no inherited threads or sockets; safe under Dagster
-and with S3 clients), pinned to one thread each for OpenCV and BLAS, and handed the store as its
-location (a local root or an ``s3://`` URI and its settings), which each reopens once. A store
+Workers fork from a fork server that has the pipeline imported (no inherited threads or
+sockets; safe under Dagster and with S3 clients; *spawned* where there is no fork server),
+are pinned to one thread each for OpenCV and BLAS, and are handed the store as its location
+(a local root or an ``s3://`` URI and its settings), which each reopens once. A store
 that cannot be reopened that way (a test double) runs the work in this process, as does
 ``workers=1`` or a single video. The function must be a module-level function and must catch
 the per-video faults it expects itself (it returns them, e.g. as failure rows): an exception
@@ -65,6 +66,29 @@ def _init_worker() -> None:
     cv2.setNumThreads(1)
 
 
+# Imported once by the fork server, before any worker forks from it: the per-video work of
+# the stages that use the pool, so no worker imports them again.
+PRELOAD = ("pipeline.tracks.stage", "pipeline.segments.stage")
+
+
+def _context(fn: Callable[..., Any]) -> multiprocessing.context.BaseContext:
+    """The pool's start method: a *fork server* where the platform has one (Linux, macOS).
+
+    The server is one single-threaded process per parent, started on first use; it imports
+    the caller's ``__main__``, this module, ``PRELOAD`` and ``fn``'s module once, and each
+    worker forks from it in milliseconds. With *spawn*, every worker started a fresh interpreter
+    and imported all of that itself (seconds each; for ``laps``, once the whole CLI). Workers
+    never fork from the caller, so they inherit no threads, sockets or S3 clients; the store
+    and its settings reach them as arguments, the caller's working directory as spawn's would.
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("forkserver")
+    modules = dict.fromkeys(("__main__", __name__, *PRELOAD, fn.__module__))
+    ctx.set_forkserver_preload(list(modules))  # no effect once the server runs
+    return ctx
+
+
 def _call(fn: Callable[..., T], handle: StoreHandle, args: tuple) -> T:
     return fn(_reopen(handle), *args)
 
@@ -92,7 +116,7 @@ def map_videos(
             if on_result:
                 on_result(i, out[-1])
         return out
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _context(fn)
     with ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_init_worker) as pool:
         futures = [pool.submit(_call, fn, handle, tuple(item)) for item in items]
         out = []

@@ -23,7 +23,21 @@ def reachable_store(settings):
 
 
 class LapsGroup(click.Group):
-    """Turns every ``LapsError`` into one clear line on stderr and exit code 2."""
+    """Turns every ``LapsError`` into one clear line on stderr and exit code 2, and loads the
+    commands of ``lazy_commands`` (name -> ``module:attribute``) when they are asked for."""
+
+    lazy_commands: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            import importlib
+
+            module, attr = self.lazy_commands[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attr), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context):
         from pipeline.errors import LapsError
@@ -382,22 +396,16 @@ def export_lerobot_cmd(
     )
 
 
-def _register_commands() -> None:
-    """Commands kept in their own modules (each is a few hundred lines)."""
-    from pipeline.cli.eval_clusters import eval_clusters
-    from pipeline.cli.eval_tokenizer import eval_tokenizer
-    from pipeline.cli.evaluate import eval_
-    from pipeline.cli.query import query
-    from pipeline.cli.segment import segment
-
-    main.add_command(query)
-    main.add_command(segment)
-    main.add_command(eval_)
-    main.add_command(eval_tokenizer)
-    main.add_command(eval_clusters)
-
-
-_register_commands()
+# Commands kept in their own modules (each is a few hundred lines), imported only when run
+# (or listed by --help): ``laps query`` does not load torch, and a worker process that imports
+# this module as its parent's ``__main__`` (pipeline.workers) starts in a fraction of a second.
+main.lazy_commands = {
+    "query": "pipeline.cli.query:query",
+    "segment": "pipeline.cli.segment:segment",
+    "eval": "pipeline.cli.evaluate:eval_",
+    "eval-tokenizer": "pipeline.cli.eval_tokenizer:eval_tokenizer",
+    "eval-clusters": "pipeline.cli.eval_clusters:eval_clusters",
+}
 
 
 if __name__ == "__main__":

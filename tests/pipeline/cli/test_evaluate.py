@@ -34,7 +34,11 @@ def pair(tmp_path: Path, segfile_factory: Callable[..., Path]) -> tuple[Path, Pa
 
 
 def test_eval_command_is_registered() -> None:
-    assert main.commands["eval"] is eval_
+    import click
+
+    ctx = click.Context(main)
+    assert "eval" in main.list_commands(ctx)
+    assert main.get_command(ctx, "eval") is eval_
 
 
 def test_perfect_and_missing(pair: tuple[Path, Path], tmp_path: Path) -> None:
@@ -147,3 +151,18 @@ def test_missing_gt_folder_is_a_usage_error(tmp_path: Path) -> None:
     (tmp_path / "gt").mkdir()
     res = CliRunner().invoke(eval_, ["--gt", str(tmp_path / "gt"), "--pred", str(tmp_path)])
     assert res.exit_code != 0 and "no *.segments.json" in res.output
+
+
+def test_the_cli_loads_no_torch_until_a_command_needs_it() -> None:
+    # a worker process imports the CLI as its parent's __main__ (pipeline.workers), and
+    # `laps query` needs none of it: the heavy command modules load only when run
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, pipeline.cli.main; "
+        "heavy = ('torch', 'lightning', 'pipeline.cli.segment'); "
+        "print(sorted(k for k in heavy if k in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
