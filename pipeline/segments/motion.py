@@ -76,6 +76,8 @@ class MotionFeatures:
     motion: np.ndarray  # (S,) float64 motion energy
     occlusion: np.ndarray  # (S,) float64 occlusion energy
     point_weight: np.ndarray  # (N,) conveyor-filter weight of each grid point
+    # (S, 6) where and how the moving points move (segmenters.repeat.SPATIAL_COLUMNS)
+    spatial: np.ndarray | None = None
 
 
 def step_velocities(parts: Iterable[WindowTracks], *, stride: int) -> StepTracks:
@@ -167,6 +169,7 @@ def motion_features(
     if smooth_steps > 0:
         residual = gaussian_filter1d(residual, smooth_steps, axis=0, mode="nearest")
     active, _ = _active(residual, noise_k)
+    spatial = spatial_descriptors(active * weight, residual)
     del residual
     lost = steps.lost.astype(np.float32)
     lost -= np.median(lost, axis=0)
@@ -174,7 +177,23 @@ def motion_features(
         motion=(active @ weight).astype(np.float64),
         occlusion=np.clip(lost @ weight, 0.0, None).astype(np.float64),
         point_weight=weight.astype(np.float64),
+        spatial=spatial,
     )
+
+
+def spatial_descriptors(active: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    """(S, 6) per step: total weight of the moving points (``active``, (S, N)), their
+    weighted centroid on the square grid (x, y in [-1, 1]) and the weighted second moments of
+    their velocity (``residual``, (S, N, 2)): vxx, vyy, vxy; 0 where nothing moves."""
+    n = active.shape[1]
+    g = max(1, int(round(np.sqrt(n))))
+    c = (np.arange(n) % g + 0.5) / g * 2 - 1, (np.arange(n) // g + 0.5) / g * 2 - 1
+    total = active.sum(axis=1)
+    den = np.where(total > 0, total, 1.0)
+    vx, vy = residual[..., 0], residual[..., 1]
+    cols = [active @ c[0], active @ c[1]]
+    cols += [(active * vx * vx).sum(1), (active * vy * vy).sum(1), (active * vx * vy).sum(1)]
+    return np.column_stack([total, *(np.asarray(x) / den for x in cols)]).astype(np.float64)
 
 
 def phase_standardize(x: np.ndarray, period: int) -> np.ndarray:

@@ -204,7 +204,8 @@ def _changepoint_segments(
         seg = CombinedSegmenter(gate=gate, changepoints=cp, edge_sec=cfg.edge_sec)
         pieces = seg.fit(energy, v.centre_sec, features, v.step_times(), end_sec=end).predict()
         return pieces, cp.granularity()
-    pieces = cp.fit(features, v.step_times(), end_sec=end).predict()
+    spatial = v.motion.spatial if v.motion is not None else None
+    pieces = cp.fit(features, v.step_times(), end_sec=end, spatial=spatial).predict()
     if not calibrated:
         labelled = [Segment(p.start_sec, p.end_sec, UNCALIBRATED_LABEL) for p in pieces]
     else:

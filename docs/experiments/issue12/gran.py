@@ -60,9 +60,16 @@ def segment(sig, cfg, variant, cents=None):
             p = p.model_copy(update={"tail_sec": float(part[4:])})
         if part == "rbf":
             p = p.model_copy(update={"kernel": "rbf"})
-        if part in ("consensus", "knee", "noise_gain"):
+        if part in ("consensus", "knee", "noise_gain", "repeat", "adaptive"):
             p = p.model_copy(update={"rule": part})
-    cp = ChangePointSegmenter.from_params(p).fit(feats, t, end_sec=sig.duration_sec)
+        for key in ("gate", "merge", "ctx"):  # repeat: gateG, mergeM, ctxS
+            if part.startswith(key) and part[len(key):][:1].isdigit():
+                name = {"gate": "repeat_gate", "merge": "repeat_merge",
+                        "ctx": "repeat_context_sec"}[key]
+                p = p.model_copy(update={name: float(part[len(key):])})
+    spatial = sig.motion.spatial if sig.motion is not None else None
+    cp = ChangePointSegmenter.from_params(p)
+    cp.fit(feats, t, end_sec=sig.duration_sec, spatial=spatial)
     pieces = cp.predict()
     for part in variant.split("+"):
         if part.startswith("switch"):  # knee when the noise_gain count is > R x the knee count
@@ -79,7 +86,7 @@ def segment(sig, cfg, variant, cents=None):
         elif part.startswith("mmd"):
             from granularity_exp import merge_mmd
             pieces = merge_mmd(pieces, feats, t, q=float(part[3:] or 90))
-        elif part.startswith("merge"):
+        elif part.startswith("merge") and not part[5:][:1].isdigit():
             from granularity_exp import merge_similar
             pieces = merge_similar(pieces, feats, t, part)
     return pieces
