@@ -84,15 +84,18 @@ def variant(name):
             if name == "ctx":
                 ends.append(np.concatenate([a2[4:6], b2[4:6]]))
             elif name == "ctx-e":
-                ends.append(np.concatenate([a2[4:6], b2[4:6], [np.log1p(max(y[:, 0].mean(), 0) * 10)]]))
+                energy = np.log1p(max(y[:, 0].mean(), 0) * 10)
+                ends.append(np.concatenate([a2[4:6], b2[4:6], [energy]]))
             elif name == "ctx-near":
                 ends.append(np.concatenate([b2[4:6], a2[4:6]]))
         ends = np.array(ends)
         if name == "ctx-near":  # previous segment's END, next segment's START only
             prev_rows, next_rows = [], []
             for i, it in enumerate(items):
-                p = ends[i - 1][:2] if i > 0 and items[i - 1].video_id == it.video_id else np.zeros(2)
-                n = ends[i + 1][2:] if i + 1 < len(items) and items[i + 1].video_id == it.video_id else np.zeros(2)
+                same_prev = i > 0 and items[i - 1].video_id == it.video_id
+                same_next = i + 1 < len(items) and items[i + 1].video_id == it.video_id
+                p = ends[i - 1][:2] if same_prev else np.zeros(2)
+                n = ends[i + 1][2:] if same_next else np.zeros(2)
                 prev_rows.append(p)
                 next_rows.append(n)
             return np.concatenate([base_v, prev_rows, next_rows], axis=1)
