@@ -52,7 +52,7 @@ def test_a_partial_nested_section_keeps_the_parents_defaults():
     cfg = load_pipeline_config({"segmentation": {"changepoint": {"beta": 5.0}}})
     default = SegmentationConfig().changepoint
     assert cfg.segmentation.changepoint == default.model_copy(update={"beta": 5.0})
-    assert cfg.segmentation.changepoint.rule == "noise_gain"  # not ChangePointParams' default
+    assert cfg.segmentation.changepoint.rule == "repeat"  # not ChangePointParams' default
 
 
 @pytest.mark.parametrize(

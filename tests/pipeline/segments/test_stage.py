@@ -148,12 +148,18 @@ def test_belt_filter_counts_are_reported(block_store):
 def test_the_rule_that_set_the_count_is_reported(block_store):
     """Each segment file's meta and the stage summary say which count rule fired and how many
     fine pieces the adaptive rule merged (issue 12 item 4)."""
-    store, summary = _segment(block_store, write_clips=False)  # the default: noise_gain
+    store, summary = _segment(block_store, write_clips=False)  # the default: repeat
+    g = _json(store, block_store)["meta"]["granularity"]
+    # one block sliding past: no repeated motion, noise_gain's pieces are kept
+    assert g["rule"] == "repeat" and g["fired"] == "noise_gain"
+    assert g["repeat_median"] >= g["repeat_gate"] and g["merged"] == 0 == len(g["merged_at_sec"])
+    assert summary.extra["granularity"] == {"merged": 0, "videos_noise_gain": 1}
+    cfg = SegmentationConfig(changepoint={"rule": "noise_gain", "beta": 4.0, "min_size_sec": 0.7})
+    store, summary = _segment(block_store, cfg, write_clips=False)
     assert _json(store, block_store)["meta"]["granularity"] == {
         "rule": "noise_gain",
         "fired": "noise_gain",
     }
-    assert summary.extra["granularity"] == {"merged": 0, "videos_noise_gain": 1}
     cfg = SegmentationConfig(changepoint={"rule": "adaptive", "beta": 4.0, "min_size_sec": 0.7})
     store, summary = _segment(block_store, cfg, write_clips=False)
     g = _json(store, block_store)["meta"]["granularity"]
