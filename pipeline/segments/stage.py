@@ -103,11 +103,16 @@ def _video_motion(store: Storage, windows: list[dict], cfg: SegmentationConfig) 
 
 
 def load_signals(
-    store: Storage, date: str, station: str, *, track_features: SegmentationConfig | None = None
+    store: Storage,
+    date: str,
+    station: str,
+    *,
+    track_features: SegmentationConfig | None = None,
+    workers: int = 1,
 ) -> tuple[list[dict], dict[str, VideoSignals], dict[str, Any]]:
     """Videos (sorted by id), their signals and the tokenizer metadata of one partition;
     with ``track_features`` (the config to compute them with) also the per-step track energies
-    (reads every track file)."""
+    (reads every track file, one video per process on up to ``workers`` processes)."""
     read = {t: read_partition(store, t, date, station) for t in ("videos", "windows", "codes")}
     tables = {t: v for t, v in read.items() if v is not None}
     missing = sorted(set(read) - set(tables))
@@ -125,11 +130,16 @@ def load_signals(
         (v for v in tables["videos"].to_pylist() if v["video_id"] not in failed),
         key=lambda r: r["video_id"],
     )
-    signals = {}
-    for v in videos:
-        rows = by_video.get(v["video_id"], {"windows": [], "codes": []})
-        energy = _video_motion(store, rows["windows"], track_features) if track_features else None
-        signals[v["video_id"]] = build_signals(v, rows["windows"], rows["codes"], motion=energy)
+    rows = [by_video.get(v["video_id"], {"windows": [], "codes": []}) for v in videos]
+    energies: list[MotionFeatures | None] = [None] * len(videos)
+    if track_features:
+        energies = map_videos(
+            _video_motion, store, [(r["windows"], track_features) for r in rows], workers=workers
+        )  # type: ignore[assignment]
+    signals = {
+        v["video_id"]: build_signals(v, r["windows"], r["codes"], motion=energy)
+        for v, r, energy in zip(videos, rows, energies, strict=True)
+    }
     return videos, signals, _tokenizer_meta(tables["codes"])
 
 
@@ -151,7 +161,7 @@ def segment_partition(
     for prefix in (clips_prefix(date, station), segments_prefix(date, station)):
         store.sweep_temp(prefix)  # what a killed earlier run left half-written
     videos, signals, tok = load_signals(
-        store, date, station, track_features=cfg if cfg.needs_tracks else None
+        store, date, station, track_features=cfg if cfg.needs_tracks else None, workers=workers
     )
     stems = video_stems(videos)
     result = segment_station(signals, cfg)
