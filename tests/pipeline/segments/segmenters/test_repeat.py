@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.evaluation.metrics import boundary_score
 from pipeline.segments.motion import spatial_descriptors
@@ -150,3 +152,25 @@ def test_the_repeat_rule_in_the_change_point_segmenter() -> None:
     assert plain.predict_bkps() == fine.predict_bkps()
     assert plain.granularity()["fired"] == "noise_gain"
     assert plain.granularity()["repeat_median"] is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(20, 200),
+    cuts=st.lists(st.integers(1, 199), max_size=30),
+    seed=st.integers(0, 2**16),
+    gate=st.floats(0.01, 5.0),
+    merge=st.floats(0.01, 5.0),
+)
+def test_the_merge_only_removes_change_points(n, cuts, seed, gate, merge) -> None:
+    """Whatever the motion: the kept change points are some of the given ones, in order, and
+    the last one is the sequence's end."""
+    rng = np.random.default_rng(seed)
+    spatial = rng.normal(size=(n, 6))
+    spatial[:, 0] = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0, 3, n))
+    spatial[:, 3:5] = np.abs(spatial[:, 3:5])
+    bkps = [*sorted({c for c in cuts if c < n}), n]
+    res = merge_repeats(bkps, spatial, context=5, gate=gate, merge=merge)
+    assert res.kept[-1] == n and set(res.kept) <= set(bkps) and res.kept == sorted(res.kept)
+    assert res.distances.shape == (len(bkps) - 1,) and (res.distances >= 0).all()
+    assert res.fired == (res.median < gate)
