@@ -350,7 +350,8 @@ def _energy_rows(
 
 def granularity_summary(result: StationResult) -> dict[str, int]:
     """Over the station's videos: how many had their change-point count set by each rule and
-    how many fine pieces the ``adaptive`` rule merged away (``ChangePointSegmenter``)."""
+    how many fine pieces the ``adaptive`` or ``repeat`` rule merged away
+    (``ChangePointSegmenter``)."""
     out: dict[str, int] = {"merged": 0}
     for res in result.videos.values():
         g = res.granularity or {}
