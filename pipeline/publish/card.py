@@ -137,7 +137,9 @@ def _durations_png(durations: np.ndarray) -> bytes:
 
 def _codes_png(counts: np.ndarray) -> bytes:
     def draw(ax: Any) -> None:
-        ax.bar(np.arange(counts.size), counts, width=1.0, color="#55a868")
+        # one filled step patch, not a bar per code (a bar is a patch: 1,000 codes took seconds)
+        edges = np.arange(counts.size + 1) - 0.5
+        ax.stairs(counts, edges, fill=True, color="#55a868")
         ax.set_xlim(-0.5, max(counts.size, 1) - 0.5)
         ax.set(xlabel="code", ylabel="steps", title=f"Code usage ({int((counts > 0).sum())} used)")
 
