@@ -90,6 +90,7 @@ from pipeline.publish.lerobot_files import (
     EpisodeSource,
     _Writer,
 )
+from pipeline.segments.clips import publish_refusal
 from pipeline.segments.stage import load_signals
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,9 @@ def plan_episodes(
         segments = read_partition(store, "segments", date, station)
         if segments is None:
             raise ExportError(f"{date}/{station}: no segments table; run the segments stage")
+        refusal = publish_refusal(segments.schema.metadata, segments.column("fps").to_pylist())
+        if refusal:
+            raise ExportError(f"{date}/{station}: {refusal}")
         try:
             videos, signals, tok = load_signals(store, date, station)
         except SegmentationError as exc:

@@ -44,6 +44,7 @@ from pipeline.publish.index import prune_shards, skipped_rows, write_shard_index
 from pipeline.publish.jsonl import write_steps
 from pipeline.publish.records import SegmentRecord, build_records
 from pipeline.publish.shards import Sample, ShardsResult, json_bytes, npy_bytes, write_shards
+from pipeline.segments.clips import publish_refusal
 from pipeline.segments.stage import load_signals
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,9 @@ def load_records(
             "segments have no idle/active labels; nothing is published (see the segments "
             "asset's thresholds_calibrated check)"
         )
+    refusal = publish_refusal(segments.schema.metadata, segments.column("fps").to_pylist())
+    if refusal:
+        raise PublishError(f"{date}/{station}: {refusal}")
     if segments.num_rows == 0:
         return []
     try:

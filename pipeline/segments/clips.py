@@ -28,7 +28,7 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -168,6 +168,28 @@ def write_clips(
         _encode(store, video_path, todo, status, fps, width, height, cfg, on_clip)
     store.write_bytes(marker, (json.dumps(record, sort_keys=True) + "\n").encode())
     return status
+
+
+def publish_refusal(
+    metadata: Mapping[bytes, bytes] | None, source_fps: Iterable[float]
+) -> str | None:
+    """Why the clips of a segments table (its Arrow ``metadata``: ``clips`` = the settings) cannot
+    be published, or None. The published formats (JSONL ``frame.clip``, the LeRobot export, the
+    dataset's ``num_frames``) index clip frames at the source rate: clips cut at a ``clips.fps``
+    below a video's rate (``source_fps``) are refused."""
+    try:
+        settings = json.loads((metadata or {}).get(b"clips", b"null"))
+    except ValueError:
+        return None
+    fps = settings.get("fps") if isinstance(settings, dict) else None
+    faster = sorted({float(f) for f in source_fps if float(f) > float(fps)}) if fps else []
+    if not faster:
+        return None
+    return (
+        f"clips were cut at clips.fps={float(fps):g}, below the source rate ({faster[0]:g} fps); "
+        "the published formats index clip frames at the source rate: set clips.fps to null "
+        "and rerun segments"
+    )
 
 
 def record_key(clip_key: str) -> str:
