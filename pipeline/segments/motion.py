@@ -78,6 +78,28 @@ class MotionFeatures:
     point_weight: np.ndarray  # (N,) conveyor-filter weight of each grid point
     # (S, 6) where and how the moving points move (segmenters.repeat.SPATIAL_COLUMNS)
     spatial: np.ndarray | None = None
+    # the moving points split into a left and a right group (two hands; ``hand_groups``)
+    hands: HandGroups | None = None
+
+
+@dataclass(frozen=True)
+class HandGroups:
+    """The video's moving points split at one vertical line into a left and a right group
+    (``hand_groups``): each group's motion and occlusion energies, and how much the split looks
+    like two independent motion sources."""
+
+    threshold: float  # x of the split line, the frame's [-1, 1] coordinates
+    reduction: float  # share of the moving points' x variance the two groups explain
+    correlation: float  # of the two groups' sqrt motion energies, over the steps where one moves
+    motion: np.ndarray  # (S, 2) motion energy of the left and the right group
+    occlusion: np.ndarray  # (S, 2) occlusion energy of each group
+
+    @property
+    def score(self) -> float:
+        """``reduction x (1 - |correlation|)``: high for two separate, independent movers (one
+        arm across the split moves both groups together: positive; one mover passing from one
+        side to the other moves them in turn: negative)."""
+        return float(self.reduction * (1.0 - abs(self.correlation)))
 
 
 def step_velocities(parts: Iterable[WindowTracks], *, stride: int) -> StepTracks:
@@ -178,6 +200,61 @@ def motion_features(
         occlusion=np.clip(lost @ weight, 0.0, None).astype(np.float64),
         point_weight=weight.astype(np.float64),
         spatial=spatial,
+        hands=hand_groups(active * weight, lost * weight),
+    )
+
+
+def grid_x(n: int) -> np.ndarray:
+    """(N,) x of each grid point in [-1, 1] (row-major square grid, as ``spatial_descriptors``)."""
+    g = max(1, int(round(np.sqrt(n))))
+    return (np.arange(n) % g + 0.5) / g * 2 - 1
+
+
+def split_1d(x: np.ndarray, w: np.ndarray) -> tuple[float, float]:
+    """Weighted 2-means of 1-d positions ``x`` (weights ``w`` >= 0): the split position
+    (midway between the two points either side of it) and the share of the weighted variance
+    the two groups explain, ``1 - within / total`` (0 when there is nothing to split)."""
+    o = np.argsort(x, kind="stable")
+    x, w = np.asarray(x, np.float64)[o], np.asarray(w, np.float64)[o]
+    cw, cx, cxx = np.cumsum(w), np.cumsum(w * x), np.cumsum(w * x * x)
+    if x.size < 2 or cw[-1] <= 0:
+        return 0.0, 0.0
+    total = cxx[-1] - cx[-1] ** 2 / cw[-1]
+    wl, wr = cw[:-1], cw[-1] - cw[:-1]
+    ok = (x[:-1] < x[1:]) & (wl > 0) & (wr > 0)
+    if total <= 1e-12 or not ok.any():
+        return 0.0, 0.0
+    wl_, wr_ = np.where(ok, wl, 1.0), np.where(ok, wr, 1.0)
+    within = cxx[:-1] - cx[:-1] ** 2 / wl_ + (cxx[-1] - cxx[:-1]) - (cx[-1] - cx[:-1]) ** 2 / wr_
+    within = np.where(ok, within, np.inf)
+    i = int(np.argmin(within))
+    return float((x[i] + x[i + 1]) / 2), float(np.clip(1.0 - within[i] / total, 0.0, 1.0))
+
+
+def hand_groups(active: np.ndarray, lost: np.ndarray) -> HandGroups | None:
+    """Split the points at the weighted 2-means of the moving points' x positions (``active``:
+    (S, N) weighted speed above the noise floor, pooled over the video; ``lost``: (S, N)
+    weighted lost points above their usual rate) into a left and a right group, with each
+    group's energies; their correlation is taken over the steps where either group moves (the
+    still steps would make any two movers look alike). None when nothing moves or one side
+    never moves."""
+    if active.ndim != 2 or active.shape[0] < 2 or active.shape[1] < 2:
+        return None
+    x = grid_x(active.shape[1])
+    threshold, reduction = split_1d(x, active.sum(axis=0))
+    left = x < threshold
+    motion = np.column_stack([active[:, left].sum(1), active[:, ~left].sum(1)]).astype(np.float64)
+    root = np.sqrt(motion)[motion.sum(axis=1) > 0]
+    if root.shape[0] < 2 or (root.std(axis=0) <= 1e-12).any():
+        return None
+    correlation = float(np.corrcoef(root[:, 0], root[:, 1])[0, 1])
+    occlusion = np.column_stack([lost[:, left].sum(1), lost[:, ~left].sum(1)])
+    return HandGroups(
+        threshold=threshold,
+        reduction=reduction,
+        correlation=correlation,
+        motion=motion,
+        occlusion=np.clip(occlusion, 0.0, None).astype(np.float64),
     )
 
 

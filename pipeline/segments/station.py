@@ -22,6 +22,7 @@ from pipeline.errors import CalibrationError
 from pipeline.segments.config import SegmentationConfig
 from pipeline.segments.energy import EnergySeries, ema
 from pipeline.segments.energy_segmentation import EnergyRun, calibrated_hysteresis
+from pipeline.segments.motion import phase_standardize
 from pipeline.segments.segfile import IDLE_LABEL, Segment
 from pipeline.segments.segmenters import (
     ACTIVE_LABEL,
@@ -31,6 +32,7 @@ from pipeline.segments.segmenters import (
     HysteresisParams,
     HysteresisSegmenter,
 )
+from pipeline.segments.segmenters.changepoint import robust_standardize
 from pipeline.segments.signals import VideoSignals
 
 log = logging.getLogger(__name__)
@@ -205,12 +207,38 @@ def _changepoint_segments(
         pieces = seg.fit(energy, v.centre_sec, features, v.step_times(), end_sec=end).predict()
         return pieces, cp.granularity()
     spatial = v.motion.spatial if v.motion is not None else None
-    pieces = cp.fit(features, v.step_times(), end_sec=end, spatial=spatial).predict()
+    hands = _hand_features(v, cfg) if cp.params.hands else None
+    pieces = cp.fit(features, v.step_times(), end_sec=end, spatial=spatial, hands=hands).predict()
     if not calibrated:
         labelled = [Segment(p.start_sec, p.end_sec, UNCALIBRATED_LABEL) for p in pieces]
     else:
         labelled = [_label_piece(p, v.centre_sec, smoothed, params.thr_off) for p in pieces]
     return labelled, cp.granularity()
+
+
+def _hand_features(
+    v: VideoSignals, cfg: SegmentationConfig
+) -> tuple[float, list[np.ndarray]] | None:
+    """The two-hands score of the video and, per group of moving points, its track features
+    built as ``VideoSignals.step_features`` builds the video's (sqrt, phase-standardised,
+    robustly standardised, weighted); None without track energies or without track features."""
+    hands = v.motion.hands if v.motion is not None else None
+    names = [(f, w) for f, w in zip(cfg.features, cfg.weights(), strict=True) if w > 0]
+    names = [(f, w) for f, w in names if f in ("motion", "occlusion")]
+    if hands is None or not names:
+        return None
+    groups = []
+    for g in range(2):
+        cols = []
+        for name, weight in names:
+            energy = (hands.motion if name == "motion" else hands.occlusion)[:, g]
+            m = np.zeros(v.num_steps)
+            m[: min(v.num_steps, energy.size)] = energy[: v.num_steps]
+            x = robust_standardize(phase_standardize(np.sqrt(m), v.stride)[:, None])
+            if x.shape[1]:
+                cols.append(x * weight)
+        groups.append(np.concatenate(cols, axis=1) if cols else np.zeros((v.num_steps, 0)))
+    return hands.score, groups
 
 
 def _changepoint_segmenter(cfg: SegmentationConfig) -> ChangePointSegmenter:

@@ -20,6 +20,9 @@ from pipeline.segments.config import SegmentationConfig  # noqa: E402
 from pipeline.segments.segfile import SegmentFile, read_segments  # noqa: E402
 from pipeline.segments.segmenters import ChangePointSegmenter  # noqa: E402
 from pipeline.segments.stage import load_signals  # noqa: E402
+from pipeline.segments.station import _hand_features  # noqa: E402
+
+GRAN = []  # granularity of each fit, in order
 
 
 def load(store_root, gt_dir):
@@ -68,8 +71,16 @@ def segment(sig, cfg, variant, cents=None):
                         "ctx": "repeat_context_sec"}[key]
                 p = p.model_copy(update={name: float(part[len(key):])})
     spatial = sig.motion.spatial if sig.motion is not None else None
+    if "nohands" in variant.split("+"):
+        p = p.model_copy(update={"hands": False})
+    for part in variant.split("+"):  # hands: hgateG, hmergeS
+        for key, name in (("hgate", "hands_gate"), ("hmerge", "hands_merge_sec")):
+            if part.startswith(key) and part[len(key):][:1].isdigit():
+                p = p.model_copy(update={name: float(part[len(key):])})
+    hands = _hand_features(sig, cfg) if p.hands else None
     cp = ChangePointSegmenter.from_params(p)
-    cp.fit(feats, t, end_sec=sig.duration_sec, spatial=spatial)
+    cp.fit(feats, t, end_sec=sig.duration_sec, spatial=spatial, hands=hands)
+    GRAN.append(cp.granularity())
     pieces = cp.predict()
     for part in variant.split("+"):
         if part.startswith("switch"):  # knee when the noise_gain count is > R x the knee count
@@ -107,7 +118,8 @@ def main():
     store, gt_dir, *variants = sys.argv[1:]
     data, cfg = load(store, gt_dir)
     for variant in variants:
-        f1s, f05, ratios, npred, ntrue = [], [], [], [], []
+        f1s, f05, ratios, npred, ntrue, segf = [], [], [], [], [], []
+        GRAN.clear()
         for stem, row, sig, gt in data:
             cents = None
             if "both" in variant:
@@ -120,10 +132,15 @@ def main():
             pred = SegmentFile(gt.video, gt.fps, gt.duration_sec, tuple(pieces))
             s = evaluate_pair(gt, pred)
             f1s.append(s["boundary_f1@1.0"]); f05.append(s["boundary_f1@0.5"])
+            segf.append(s["segment_f1@0.5"])
             npred.append(s["n_pred"]); ntrue.append(s["n_true"])
         print(f"{variant:40s} F1@0.5 {np.mean(f05):.3f} F1@1 {np.mean(f1s):.3f} "
               f"n_pred {np.mean(npred):.1f} n_true {np.mean(ntrue):.1f} "
-              f"count err {np.mean(np.array(npred) / np.array(ntrue)) - 1:+.2f}", flush=True)
+              f"count err {np.mean(np.array(npred) / np.array(ntrue)) - 1:+.2f} "
+              f"segF1 {np.mean(segf):.3f} hands fired "
+              f"{sum(bool((g.get('hands') or {}).get('fired')) for g in GRAN)} of {len(GRAN)}; "
+              "scores " + " ".join(
+                  f"{(g.get('hands') or {}).get('score') or 0:.2f}" for g in GRAN), flush=True)
 
 
 if __name__ == "__main__":
