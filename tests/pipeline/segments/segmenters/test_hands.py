@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.errors import SegmenterError
 from pipeline.evaluation.metrics import boundary_score
@@ -216,3 +218,22 @@ def test_repeated_cycle_work_is_not_split_into_hands() -> None:
     assert seg.predict_bkps() == plain.predict_bkps()
     g = seg.granularity()
     assert g["fired"] == "repeat" and g["hands"] == {"fired": False, "score": 0.9, "gate": 0.6}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 300),
+    cuts=st.lists(st.integers(-5, 305), max_size=60),
+    merge=st.integers(1, 10),
+)
+def test_the_union_is_ordered_spaced_and_drawn_from_the_cuts(n, cuts, merge) -> None:
+    out = union_changepoints(cuts, n, merge=merge)
+    inner = out[:-1]
+    assert out[-1] == n and set(inner) <= set(cuts)
+    assert all(merge <= b <= n - merge for b in inner)
+    assert all(b - a >= merge for a, b in zip(inner, inner[1:], strict=False))
+    # nothing dropped that was far enough from every kept cut and from the ends
+    kept = set(inner)
+    for c in set(cuts):
+        if merge <= c <= n - merge and c not in kept:
+            assert any(0 < c - k < merge for k in kept)
