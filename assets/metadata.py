@@ -31,6 +31,7 @@ import pyarrow as pa
 from assets.executors import pool_op_tags
 from pipeline.config import FrozenConfig
 from pipeline.io import schemas
+from pipeline.io.video import FRAME_SAMPLING_VERSION
 from pipeline.publish.dataset import DATASET_VERSION
 from pipeline.publish.lerobot_files import EXPORT_SCHEMA_VERSION
 from pipeline.stages import PipelineConfig
@@ -73,7 +74,8 @@ def _code_parts(cfg: PipelineConfig) -> dict[str, list[str]]:
         "chunks": [cfg.video.fingerprint(), cfg.windows.fingerprint(),
                    f"chunks:v{schemas.CHUNKS_VERSION}"],
         "tracks": [cfg.video.fingerprint(), cfg.windows.fingerprint(),
-                   cfg.tracking.fingerprint(), f"windows:v{schemas.WINDOWS_VERSION}"],
+                   cfg.tracking.fingerprint(), f"windows:v{schemas.WINDOWS_VERSION}",
+                   f"sampling:v{FRAME_SAMPLING_VERSION}"],
         "tokenizer": [tok],
         "codes": [tok, f"codes:v{schemas.CODES_VERSION}"],
         "segments": [cfg.segmentation.fingerprint(), f"write_clips:{cfg.write_clips}",

@@ -301,6 +301,12 @@ def source_index(k: int, source_fps: float, target_fps: float) -> int:
     return int(math.floor(k * sample_step(source_fps, target_fps) + 0.5))
 
 
+# Which source frames ``sample_indices`` keeps; part of the tracks' fingerprint. 2: a range no
+# longer loses a first frame that rounds up onto its start (25 or 29.97 fps sources), so tracks
+# stored by version 1 from such sources are recomputed.
+FRAME_SAMPLING_VERSION = 2
+
+
 def sample_indices(source_fps: float, target_fps: float, start: int, stop: int) -> Iterator[int]:
     """Source frame indexes kept when sampling [start, stop) to ``target_fps``.
 

@@ -32,10 +32,14 @@ log = logging.getLogger(__name__)
 def tracking_fingerprint(
     video: VideoConfig, windows: WindowConfig, tracking: TrackingConfig
 ) -> str:
-    """Identifies everything that changes the tracks (part of their storage keys)."""
+    """Identifies everything that changes the tracks (part of their storage keys): the configs
+    and which source frames are sampled (``FRAME_SAMPLING_VERSION``; version 1 left it out)."""
     import hashlib
 
+    from pipeline.io.video import FRAME_SAMPLING_VERSION
+
     blob = "|".join(c.fingerprint() for c in (video, windows, tracking))
+    blob += f"|sampling:v{FRAME_SAMPLING_VERSION}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -169,3 +169,16 @@ def test_chunks_concatenate_to_contiguous_indexes(synth):
     whole = track_windows(frames, WCFG)
     np.testing.assert_array_equal(both.frame_indices, whole.frame_indices)
     np.testing.assert_array_equal(both.velocities, whole.velocities)
+
+
+def test_the_tracks_fingerprint_follows_the_frame_sampling_version(monkeypatch):
+    # tracks stored when sample_indices kept other frames (version 1 lost a range's first frame
+    # on 25 and 29.97 fps sources) must not be reused: their chunk markers carry the old print
+    from pipeline.config import VideoConfig
+    from pipeline.io import video
+    from pipeline.tracks.stage import tracking_fingerprint
+
+    cfgs = (VideoConfig(), WindowConfig(), TrackingConfig())
+    now = tracking_fingerprint(*cfgs)
+    monkeypatch.setattr(video, "FRAME_SAMPLING_VERSION", video.FRAME_SAMPLING_VERSION + 1)
+    assert tracking_fingerprint(*cfgs) != now
