@@ -16,6 +16,8 @@ from pipeline.segments.segmenters.repeat import (
     context_distance,
     describe,
     merge_repeats,
+    piece_distance,
+    second_pass,
 )
 
 
@@ -174,3 +176,102 @@ def test_the_merge_only_removes_change_points(n, cuts, seed, gate, merge) -> Non
     assert res.kept[-1] == n and set(res.kept) <= set(bkps) and res.kept == sorted(res.kept)
     assert res.distances.shape == (len(bkps) - 1,) and (res.distances >= 0).all()
     assert res.fired == (res.median < gate)
+
+
+def test_the_second_pass_puts_back_a_boundary_and_drops_a_cut_inside_one_motion() -> None:
+    """The merge's result with one activity boundary merged away (240) and one cut kept inside
+    an activity (180): judged by the pieces they separate, 240 comes back and 180 goes."""
+    spatial, fine, truth = _cyclic()
+    n = spatial.shape[0]
+    assert 180 in fine and 240 in fine
+    res = second_pass(fine, [120, 180, n], spatial, context=25, restore=1.15, drop=1.0)
+    assert res.kept == [*truth, n]
+    assert res.restored == [240] and res.dropped == [180]
+    # what it judged by: the pieces on either side, bounded by the kept neighbours
+    assert piece_distance(spatial, 215, 240, 265) > 1.15
+    assert piece_distance(spatial, 155, 180, 205) < 1.0
+    # the merge's own result, when right, is left alone
+    right = second_pass(fine, [*truth, n], spatial, context=25, restore=1.15, drop=1.0)
+    assert right.kept == [*truth, n] and right.restored == right.dropped == []
+
+
+def test_the_second_pass_thresholds_decide_and_a_pause_edge_stays() -> None:
+    spatial, fine, truth = _cyclic()
+    n = spatial.shape[0]
+    every = second_pass(fine, [n], spatial, context=25, restore=0.0, drop=0.0)
+    assert every.kept == fine and every.dropped == []
+    none = second_pass(fine, [*truth, n], spatial, context=25, restore=100.0, drop=100.0)
+    assert none.kept == [n] and none.dropped == truth
+    spatial[90:120, 0] = 0.0  # still for the 2.5 s before 120: inf, never dropped
+    assert piece_distance(spatial, 95, 120, 145) == np.inf
+    paused = second_pass(fine, [120, n], spatial, context=25, restore=100.0, drop=100.0)
+    # the cuts with a still side (96, 108 inside the pause) come back whatever the threshold
+    assert paused.kept == [96, 108, 120, n] and paused.restored == [96, 108]
+    with pytest.raises(ValueError, match="context"):
+        second_pass(fine, [n], spatial, context=0, restore=1.0, drop=1.0)
+    with pytest.raises(ValueError, match="end at n"):
+        second_pass(fine, [120], spatial, context=5, restore=1.0, drop=1.0)
+    with pytest.raises(ValueError, match="subset"):
+        second_pass(fine, [121, n], spatial, context=5, restore=1.0, drop=1.0)
+
+
+def test_the_second_pass_in_the_change_point_segmenter() -> None:
+    """On by default where the repeat gate opened, recorded in the granularity; off with
+    ``repeat_second=False`` (the merge alone) and never run where the gate stays closed."""
+    kw = {"beta": 4.0, "min_size_sec": 0.7}
+    rng = np.random.default_rng(3)
+    spatial, cycles, truth = _cyclic(length=120)
+    x = np.repeat(rng.normal(0.0, 1.0, (len(cycles), 2)), 12, axis=0)
+    x += 0.1 * rng.normal(size=x.shape)
+    t = np.arange(x.shape[0]) / 10.0
+    fine = ChangePointSegmenter(rule="noise_gain", **kw).fit(x, t).predict_bkps()
+    alone = ChangePointSegmenter(rule="repeat", repeat_second=False, **kw).fit(
+        x, t, spatial=spatial
+    )
+    assert "second_pass" not in alone.granularity()
+    # restore every merged cut, drop none: the second pass alone decides the result
+    seg = ChangePointSegmenter(rule="repeat", repeat_restore=1e-6, repeat_drop=1e-6, **kw)
+    g = seg.fit(x, t, spatial=spatial).granularity()
+    assert seg.predict_bkps() == fine
+    sp = g["second_pass"]
+    assert sp["ran"] and sp["context_sec"] == 2.5 and sp["dropped_at_sec"] == []
+    assert len(sp["restored_at_sec"]) == len(fine) - len(alone.predict_bkps())
+    assert g["merged"] == 0 and g["merged_at_sec"] == []
+    default = ChangePointSegmenter(rule="repeat", **kw).fit(x, t, spatial=spatial)
+    gd = default.granularity()["second_pass"]
+    assert gd["ran"] and (gd["restore"], gd["drop"]) == (1.15, 1.0)
+    assert boundary_score(t[truth], default.change_times(), tol=1.0).f1 >= 0.8
+    closed = ChangePointSegmenter(rule="repeat", repeat_gate=1e-6, **kw).fit(x, t, spatial=spatial)
+    assert closed.predict_bkps() == fine
+    assert closed.granularity()["second_pass"] == {
+        "ran": False,
+        "context_sec": 2.5,
+        "restore": 1.15,
+        "drop": 1.0,
+    }
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(20, 200),
+    cuts=st.lists(st.integers(1, 199), max_size=30),
+    keep=st.lists(st.booleans(), min_size=30, max_size=30),
+    seed=st.integers(0, 2**16),
+    restore=st.floats(0.01, 5.0),
+    drop=st.floats(0.01, 5.0),
+)
+def test_the_second_pass_only_chooses_among_the_fine_change_points(
+    n, cuts, keep, seed, restore, drop
+) -> None:
+    """Whatever the motion: the result is some of the fine change points, in order, ending at
+    n; what it restored had been merged away, what it dropped had been kept."""
+    rng = np.random.default_rng(seed)
+    spatial = rng.normal(size=(n, 6))
+    spatial[:, 0] = np.where(rng.random(n) < 0.2, 0.0, rng.uniform(0, 3, n))
+    spatial[:, 3:5] = np.abs(spatial[:, 3:5])
+    fine = [*sorted({c for c in cuts if c < n}), n]
+    kept = [c for c, k in zip(fine[:-1], keep, strict=False) if k] + [n]
+    res = second_pass(fine, kept, spatial, context=5, restore=restore, drop=drop)
+    assert res.kept[-1] == n and set(res.kept) <= set(fine) and res.kept == sorted(res.kept)
+    assert not set(res.restored) & set(kept) and set(res.dropped) <= set(kept[:-1])
+    assert set(res.kept) == (set(kept) | set(res.restored)) - set(res.dropped)
