@@ -44,7 +44,8 @@ not used):
   (``pipeline.segments.segmenters.repeat``). On the development videos it left every ``bench``,
   ``bench-cam``, ``twohand`` and demo (``test``) video as noise_gain cut it (the gate's median
   was 1.23-1.93 there, 0.26-0.90 on ``cyclic``) and lifted ``cyclic`` from 0.390 to 0.818 at
-  1 s (12.8 segments per video, truth 12.6);
+  1 s (12.8 segments per video, truth 12.6); its second pass (``repeat_second``, on by
+  default) to 0.868 (14.0 segments), though on the cyclic report seeds it went 0.785 -> 0.768;
 - ``adaptive`` (noise_gain, or the knee when noise_gain gives more than 2.4 times the knee's
   count; ``pipeline.segments.segmenters.changepoint``) is opt-in, not the default: it keeps
   every ``bench`` development video as it is (0.944 at 1 s) and lifts the ``cyclic``
