@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -144,8 +145,9 @@ class IcssReport:
             ],
         }
 
-    def markdown(self, *, max_clusters: int = 30) -> str:
-        """The dataset card's section: overall table, then the largest clusters."""
+    def markdown(self, *, max_clusters: int = 30, names: Mapping[Any, str] | None = None) -> str:
+        """The dataset card's section: overall table, then the largest clusters (each shown by
+        its label and, where ``names`` has one, its name: ``3 tighten``)."""
         kind = (
             "CLIP-class image embeddings"
             if self.semantic
@@ -179,13 +181,21 @@ class IcssReport:
                 "|---|---:|---:|---|---:|---|",
             ]
             lines += [
-                f"| {_label(c.label)} | {c.size} | {_fmt(c.within)} | {_fmt_ci(c.within_ci)} | "
+                f"| {_shown(c.label, names)} | {c.size} | {_fmt(c.within)} | "
+                f"{_fmt_ci(c.within_ci)} | "
                 f"{_fmt(c.difference)} | {_fmt_ci(c.difference_ci)} |"
                 for c in shown
             ]
             if len(with_pairs) > len(shown):
                 lines.append(f"\n{len(with_pairs) - len(shown)} smaller clusters not shown.")
         return "\n".join(lines) + "\n"
+
+
+def _shown(label: Any, names: Mapping[Any, str] | None) -> str:
+    """A cluster's table cell: its label, then its name when there is one (pipes escaped)."""
+    name = (names or {}).get(_label(label))
+    text = f"{_label(label)} {name}" if name else f"{_label(label)}"
+    return text.replace("|", "\\|")
 
 
 def _num(x: float | None) -> float | None:

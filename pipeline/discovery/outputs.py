@@ -105,7 +105,7 @@ def write_library_outputs(store: Storage, cfg: DiscoveryConfig) -> dict[str, Any
     by_id = {m["segment_id"]: m for m in members}
     gallery = _write_gallery(store, lib, rows, by_id)
     try:
-        report = _icss(store, cfg, members)
+        report = _icss(store, cfg, members, {r["cluster_id"]: r["cluster_name"] for r in rows})
     except DiscoveryError as exc:  # e.g. a CLIP folder that cannot be loaded
         log.error("ICSS not computed: %s", exc)
         report = {"error": str(exc)}
@@ -172,7 +172,14 @@ def _write_gallery(
     return keys.GALLERY_KEY
 
 
-def _icss(store: Storage, cfg: DiscoveryConfig, members: Sequence[Mapping]) -> dict[str, Any]:
+def _icss(
+    store: Storage,
+    cfg: DiscoveryConfig,
+    members: Sequence[Mapping],
+    names: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    """ICSS over keyframes of up to ``icss_samples_per_cluster`` clips per cluster; the card's
+    table shows each cluster's ``names`` entry beside its id."""
     from pipeline.discovery.icss import icss, image_embedder
     from pipeline.discovery.keyframes import keyframes
 
@@ -199,5 +206,5 @@ def _icss(store: Storage, cfg: DiscoveryConfig, members: Sequence[Mapping]) -> d
     report = icss(emb, np.asarray(labels, np.int64), embedder=embedder.name,
                   semantic=embedder.semantic, seed=cfg.seed)  # fmt: skip
     out = report.to_dict()
-    out["markdown"] = report.markdown()
+    out["markdown"] = report.markdown(names=names)
     return out

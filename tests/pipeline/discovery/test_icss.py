@@ -165,6 +165,17 @@ def test_markdown_names_the_embedder_and_flags_the_fallback():
     assert "2 smaller clusters not shown" in few
 
 
+def test_markdown_shows_each_clusters_name_beside_its_id():
+    emb, labels = _clustered(k=3, per=6)
+    report = icss(emb, labels, embedder="e", semantic=True, n_boot=0)
+    named = report.markdown(names={0: "tighten", 1: "a|b"})
+    rows = [line for line in named.splitlines()[-4:] if line.startswith("| ")]
+    cells = {line.split("|")[1].strip() for line in rows}
+    assert {"0 tighten", "2"} <= cells  # a name where there is one, the bare id otherwise
+    assert "| 1 a\\|b |" in named  # a pipe in a name does not break the table
+    assert "tighten" not in report.markdown()
+
+
 def test_bad_inputs_are_discovery_errors():
     emb = np.ones((4, 3))
     with pytest.raises(DiscoveryError, match="labels"):
